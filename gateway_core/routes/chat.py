@@ -1,0 +1,117 @@
+"""``POST /v1/chat/completions`` and its legacy alias ``POST /api/inference`` (spec/chat.md)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway_core.chat import normalize_chat_request
+from gateway_core.chat.chunks import ChunkEncoder, error_frame
+from gateway_core.chat.completion import completion_body
+from gateway_core.errors import GatewayError
+from gateway_core.http import request_id_of
+from gateway_core.pipeline import CallPlan, CallRequest
+from gateway_core.routes._body import read_json_body
+from gateway_core.routes._json import json_response
+from gateway_core.runtime import Runtime
+from gateway_core.stream_run import EventStream
+from gateway_core.streaming import DONE_FRAME, SSEResponse, sse_event
+from gateway_core.types import Done
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _call_headers(plan: CallPlan, attempts: int) -> dict[str, str]:
+    model = plan.request.model
+    headers = {
+        "x-compose-response-id": plan.response_id,
+        "x-response-id": plan.response_id,
+        "x-routing-primary-model": model,
+        "x-routing-final-model": model,
+        "x-routing-attempts": str(attempts),
+        "x-routing-fallback-used": "false",
+    }
+    headers.update(plan.authorization.headers)
+    return headers
+
+
+async def _chat_frames(stream: EventStream, encoder: ChunkEncoder) -> AsyncIterator[bytes]:
+    """The SSE body: chunks as events arrive, then final, usage, receipt and ``[DONE]``."""
+    try:
+        async for event in stream:
+            frame = encoder.encode(event)
+            if frame is not None:
+                yield frame
+            if type(event) is Done:
+                break
+        usage, source = stream.final_usage()
+        yield encoder.usage(usage, source)
+    except GatewayError as exc:
+        await stream.fail()
+        yield error_frame(exc.code, exc.message, exc.type)
+        yield DONE_FRAME
+        return
+    try:
+        receipt = await stream.finish()
+    except GatewayError as exc:
+        yield error_frame("settlement_failed", exc.message, "payment_error")
+        yield DONE_FRAME
+        return
+    if receipt is not None:
+        yield sse_event("compose.receipt", dict(receipt.frame))
+    yield DONE_FRAME
+
+
+@router.post("/v1/chat/completions")
+@router.post("/api/inference")
+async def chat_completions(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    body = await read_json_body(request, runtime.settings.body_limit)
+    chat = normalize_chat_request(body)
+    call_request = CallRequest(
+        route="chat",
+        model=chat.model,
+        request_id=request_id_of(request.scope),
+        headers=request.headers,
+        stream=chat.stream,
+        messages=chat.messages,
+        tools=chat.tools,
+        tool_choice=chat.tool_choice,
+        response_format=chat.response_format,
+        requested_max_tokens=chat.requested_max_tokens,
+        temperature=chat.temperature,
+        custom_params=chat.custom_params,
+        max_payment_amount_wei=chat.max_payment_amount_wei,
+    )
+    pipeline = runtime.pipeline
+    plan = await pipeline.prepare(call_request)
+    if chat.stream:
+        stream = await pipeline.open_stream(plan)
+        encoder = ChunkEncoder(plan.response_id, plan.created, chat.model)
+        return SSEResponse(  # type: ignore[return-value]
+            _chat_frames(stream, encoder),
+            _call_headers(plan, stream.attempts),
+            keepalive=runtime.settings.keepalive_interval,
+            on_disconnect=stream.disconnected,
+        )
+    completion = await pipeline.complete(plan)
+    receipt = completion.receipt
+    body_out = completion_body(
+        plan.response_id,
+        plan.created,
+        chat.model,
+        completion.output,
+        completion.usage,
+        completion.usage_source,
+        dict(receipt.body) if receipt else None,
+    )
+    headers = _call_headers(plan, completion.attempts)
+    if receipt is not None:
+        headers.update(receipt.headers)
+        headers["X-Compose-Receipt"] = headers["X-Receipt"] = receipt.header
+    return json_response(body_out, headers=headers)

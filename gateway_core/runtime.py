@@ -1,0 +1,96 @@
+"""Everything a running gateway holds: settings, plugins, catalog, HTTP clients, pipeline.
+
+Built once at start-up by :func:`build_runtime` (synchronously, so a bad catalog or setting
+stops start-up with a message before the server binds), then started and stopped with the
+ASGI lifespan. Routes reach it as ``request.app.state.runtime``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gateway_core.catalog import Catalog, CatalogRow
+from gateway_core.payments import NoPayment, PaymentGate
+from gateway_core.pipeline import Pipeline
+from gateway_core.plugins import GatewayPluginManager
+from gateway_core.settings import GatewaySettings
+from gateway_core.transport import UpstreamClients
+
+__all__ = ["Runtime", "build_runtime"]
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        plugins: GatewayPluginManager,
+        catalog: Catalog,
+        payments: PaymentGate | None = None,
+    ) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.catalog = catalog
+        self.clients = UpstreamClients()
+        self.pipeline = Pipeline(self, payments or NoPayment())
+
+    # -- what the model routes need -----------------------------------------------------------
+
+    def provider_names(self) -> list[str]:
+        return self.plugins.provider_names()
+
+    def is_available(self, provider: str) -> bool:
+        found = self.plugins.provider(provider)
+        return found is not None and found.configured
+
+    def param_catalog(self, row: CatalogRow, modality: str) -> Mapping[str, Any] | None:
+        provider = self.plugins.provider(row.provider)
+        if provider is None:
+            return None
+        return provider.hooks.param_catalog(provider.context, row.data, modality)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.clients.start(list(self.plugins.providers.values()))
+
+    async def stop(self) -> None:
+        await self.clients.aclose()
+
+
+def build_runtime(
+    settings: GatewaySettings,
+    *,
+    extra_plugins: Iterable[tuple[str, object]] = (),
+    payments: PaymentGate | None = None,
+) -> Runtime:
+    """Load plugins and the catalog.
+
+    Plugins to load = the providers the catalog files name, plus ``GATEWAY_PLUGINS``,
+    restricted by ``GATEWAY_PLUGINS_ALLOW`` when set. ``extra_plugins`` are registered
+    directly (tests, embedding applications).
+
+    :raises gateway_core.catalog.CatalogError: a catalog file is invalid.
+    :raises gateway_core.plugins.PluginValidationError: an ``extra_plugins`` entry is invalid.
+    """
+    # First pass over the files only: which providers do they name? (Validates them too.)
+    file_catalog = Catalog.load(
+        settings.catalog_files, settings.extended_catalog_files, provider_priority=settings.provider_priority
+    )
+    plugins = GatewayPluginManager()
+    plugins.register_defaults()
+    for name, plugin in extra_plugins:
+        plugins.register(plugin, name)
+    plugins.load_entry_points([*file_catalog.providers(), *settings.plugins], allow=settings.plugins_allow)
+    plugins.build_providers(settings.config)
+    plugin_rows = {
+        name: provider.hooks.list_models(provider.context) for name, provider in plugins.providers.items()
+    }
+    priority = settings.provider_priority or tuple(plugins.provider_names())
+    catalog = Catalog.load(
+        settings.catalog_files,
+        settings.extended_catalog_files,
+        plugin_rows={k: v for k, v in plugin_rows.items() if v},
+        provider_priority=priority,
+    )
+    return Runtime(settings, plugins, catalog, payments)

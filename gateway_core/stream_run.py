@@ -1,0 +1,166 @@
+"""One streamed call, from opening the upstream to settling: the streaming half of the pipeline.
+
+:class:`EventStream` opens the upstream with retries until the first canonical event exists
+(so a failing upstream still gets a plain JSON error and the client sees no partial stream),
+then yields events as the decoder produces them, never holding one back. It tracks what was
+delivered so the call can be metered however it ends: completed, failed, or abandoned by the
+client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING
+
+import httpx
+
+from gateway_core.accumulate import OutputAccumulator, output_events
+from gateway_core.errors import GatewayError, ProviderError, provider_error_to_gateway
+from gateway_core.payments import Receipt
+from gateway_core.streaming import iter_frames
+from gateway_core.transport import UpstreamStream, retry_before_first_byte
+from gateway_core.types import Done, StreamDecoder, StreamEvent, UpstreamFrame, Usage
+
+if TYPE_CHECKING:
+    from gateway_core.pipeline import CallPlan, Pipeline
+
+__all__ = ["EventStream"]
+
+
+class EventStream:
+    """Iterate the canonical events of a started stream; then :meth:`finish`, :meth:`fail`
+    or :meth:`disconnected` exactly once."""
+
+    def __init__(self, pipeline: Pipeline, plan: CallPlan) -> None:
+        self.pipeline = pipeline
+        self.plan = plan
+        self.accumulated = OutputAccumulator()
+        self.usage: Usage | None = None
+        self.usage_source = "estimated"
+        self._pending: list[StreamEvent] = []
+        self._upstream: UpstreamStream | None = None
+        self._frames: AsyncIterator[UpstreamFrame] | None = None
+        self._decoder: StreamDecoder | None = None
+
+    @property
+    def attempts(self) -> int:
+        return self.plan.attempts
+
+    async def start(self) -> None:
+        """Open the upstream and read until the first event, retrying retryable failures."""
+        plan, pipeline = self.plan, self.pipeline
+        if not plan.call.stream:
+            # The provider cannot stream this operation: run it whole, emit it as events.
+            self._pending = output_events(await pipeline.run(plan))
+            return
+        upstream_request = await pipeline.build_upstream_request(plan)
+        upstream_request.stream = True
+        settings = pipeline.runtime.settings
+
+        async def attempt(_number: int) -> None:
+            stream = await pipeline.runtime.clients.open_stream(
+                plan.provider, plan.call, upstream_request, idle_timeout=settings.stream_idle_timeout
+            )
+            try:
+                decoder = plan.provider.hooks.stream_decoder(plan.call, plan.provider.context, stream.headers)
+                if decoder is None:
+                    raise GatewayError(502, "upstream_error", "Provider stream could not be translated")
+                frames = iter_frames(stream.chunks(), upstream_request.stream_format)
+                first = await self._first_events(decoder, frames)
+            except BaseException as exc:
+                await stream.aclose()
+                raise self._mapped(exc) from exc
+            self._upstream, self._frames, self._decoder, self._pending = stream, frames, decoder, first
+
+        try:
+            async with asyncio.timeout(settings.upstream_timeout):
+                _, plan.attempts = await retry_before_first_byte(attempt)
+        except TimeoutError:
+            await pipeline.release(plan)
+            raise pipeline.timeout_error() from None
+        except BaseException:
+            await pipeline.release(plan)
+            raise
+
+    @staticmethod
+    async def _first_events(decoder: StreamDecoder, frames: AsyncIterator[UpstreamFrame]) -> list[StreamEvent]:
+        async for frame in frames:
+            events = list(decoder.feed(frame))
+            if events:
+                return events
+        return list(decoder.close())
+
+    def _mapped(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, ProviderError):
+            return provider_error_to_gateway(exc)
+        if isinstance(exc, httpx.HTTPError):
+            return self.pipeline.runtime.clients.map_failure(self.plan.provider, self.plan.call, exc)
+        return exc
+
+    def _take(self, events: Iterable[StreamEvent]) -> list[StreamEvent]:
+        out = []
+        for event in events:
+            self.accumulated.add(event)
+            out.append(event)
+        return out
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        """Events in arrival order; the last one is always a :class:`Done`."""
+        try:
+            for event in self._take(self._pending):
+                yield event
+                if type(event) is Done:
+                    return
+            self._pending = []
+            if self._frames is None or self._decoder is None:
+                return
+            decoder = self._decoder
+            async for frame in self._frames:
+                for event in self._take(decoder.feed(frame)):
+                    yield event
+                    if type(event) is Done:
+                        return
+            for event in self._take(decoder.close()):
+                yield event
+                if type(event) is Done:
+                    return
+            yield self._take([Done()])[0]
+        except (ProviderError, httpx.HTTPError) as exc:
+            raise self._mapped(exc) from exc
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the upstream connection (idempotent)."""
+        upstream, self._upstream = self._upstream, None
+        if upstream is not None:
+            await upstream.aclose()
+
+    def final_usage(self) -> tuple[Usage, str]:
+        """Usage of what the stream produced: the provider's, completed by estimation."""
+        usage, source = self.pipeline.usage_of(self.plan, self.accumulated.output())
+        self.usage, self.usage_source = usage, source
+        return usage, source
+
+    async def finish(self) -> Receipt | None:
+        """The stream completed: settle its metered usage."""
+        if self.usage is None:
+            self.final_usage()
+        assert self.usage is not None
+        return await self.pipeline.settle(self.plan, self.usage, self.usage_source)
+
+    async def fail(self) -> None:
+        """The stream failed after it started: nothing is charged."""
+        await self.aclose()
+        await self.pipeline.release(self.plan)
+
+    async def disconnected(self) -> None:
+        """The client left: settle what was delivered, or release when nothing was
+        (spec/chat.md §5.6)."""
+        await self.aclose()
+        if self.accumulated.has_content:
+            usage, source = self.final_usage()
+            await self.pipeline.settle(self.plan, usage, source)
+        else:
+            await self.pipeline.release(self.plan)

@@ -1,0 +1,178 @@
+"""The core's side of every upstream exchange: pooled clients, sending, failure mapping, retries.
+
+One ``httpx.AsyncClient`` per provider instance, created at start-up and reused by every
+call (connection pooling is most of the hot-path win). Plugins never see these clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+import orjson
+
+from gateway_core.errors import GatewayError, provider_error_to_gateway
+from gateway_core.plugins import Provider
+from gateway_core.types import ProviderCall, UpstreamRequest, UpstreamResponse
+
+__all__ = ["MAX_ATTEMPTS", "UpstreamClients", "UpstreamStream", "retry_before_first_byte"]
+
+#: Attempts per call when the failure is retryable (spec/chat.md §7).
+MAX_ATTEMPTS = 3
+_BACKOFF = (0.1, 0.3)
+_LOCAL_BASE = "http://local.invalid"
+T = TypeVar("T")
+
+
+class UpstreamClients:
+    """The pooled HTTP client of each provider instance."""
+
+    def __init__(self, connect_timeout: float = 10.0) -> None:
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._connect_timeout = connect_timeout
+
+    def start(self, providers: list[Provider]) -> None:
+        for provider in providers:
+            self._clients[provider.name] = self._build(provider)
+
+    def _build(self, provider: Provider) -> httpx.AsyncClient:
+        settings = provider.context.settings
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+            keepalive_expiry=30.0,
+        )
+        transport = provider.local_transport()
+        # Per-request timeouts are set on each send; this default only bounds connecting.
+        timeout = httpx.Timeout(None, connect=self._connect_timeout)
+        if transport is not None:
+            return httpx.AsyncClient(transport=transport, base_url=_LOCAL_BASE, timeout=timeout)
+        return httpx.AsyncClient(
+            base_url=settings.base_url or "", headers=settings.headers, limits=limits, timeout=timeout
+        )
+
+    def client(self, provider: Provider) -> httpx.AsyncClient:
+        client = self._clients.get(provider.name)
+        if client is None:
+            client = self._clients[provider.name] = self._build(provider)
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        await asyncio.gather(*(c.aclose() for c in clients.values()), return_exceptions=True)
+
+    def _build_request(self, provider: Provider, request: UpstreamRequest, read_timeout: float | None) -> httpx.Request:
+        client = self.client(provider)
+        content = request.content
+        headers = dict(request.headers)
+        if request.json is not None:
+            content = orjson.dumps(request.json)
+            headers.setdefault("content-type", "application/json")
+        timeout = httpx.Timeout(read_timeout, connect=self._connect_timeout)
+        return client.build_request(
+            request.method,
+            request.url,
+            content=content if request.files is None else None,
+            data=dict(request.data) if request.files is not None and request.data else None,
+            files=dict(request.files) if request.files is not None else None,
+            params=dict(request.params) if request.params else None,
+            headers=headers,
+            timeout=timeout,
+        )
+
+    async def send(
+        self, provider: Provider, call: ProviderCall | None, request: UpstreamRequest, *, read_timeout: float | None
+    ) -> UpstreamResponse:
+        """Send a non-stream request; a non-2xx answer or a transport failure raises the
+        mapped, retry-classified :class:`GatewayError`."""
+        client = self.client(provider)
+        try:
+            response = await client.send(self._build_request(provider, request, read_timeout))
+        except httpx.HTTPError as exc:
+            raise _map(provider, call, None, b"", {}, exc) from exc
+        content = response.content
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        if not 200 <= response.status_code < 300:
+            raise _map(provider, call, response.status_code, content, headers, None)
+        return UpstreamResponse(response.status_code, headers, content)
+
+    async def open_stream(
+        self, provider: Provider, call: ProviderCall, request: UpstreamRequest, *, idle_timeout: float
+    ) -> UpstreamStream:
+        """Start a streamed request. The read timeout is the stream idle timeout: no bytes for
+        that long fails the read (spec/chat.md §5.5)."""
+        client = self.client(provider)
+        try:
+            response = await client.send(self._build_request(provider, request, idle_timeout), stream=True)
+        except httpx.HTTPError as exc:
+            raise _map(provider, call, None, b"", {}, exc) from exc
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        if not 200 <= response.status_code < 300:
+            try:
+                body = await response.aread()
+            except httpx.HTTPError:
+                body = b""
+            finally:
+                await response.aclose()
+            raise _map(provider, call, response.status_code, body, headers, None)
+        return UpstreamStream(provider, call, response, headers)
+
+    def map_failure(
+        self, provider: Provider, call: ProviderCall | None, exc: BaseException
+    ) -> GatewayError:
+        """Map a failure while reading a started stream."""
+        return _map(provider, call, None, b"", {}, exc)
+
+
+@dataclass
+class UpstreamStream:
+    """An open upstream stream; iterate :meth:`chunks`, always :meth:`aclose`."""
+
+    provider: Provider
+    call: ProviderCall
+    response: httpx.Response
+    headers: dict[str, str]
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self.response.aiter_raw()
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+def _map(
+    provider: Provider,
+    call: ProviderCall | None,
+    status: int | None,
+    body: bytes,
+    headers: dict[str, str],
+    exception: BaseException | None,
+) -> GatewayError:
+    error = provider.hooks.map_error(call, provider.context, status, body, headers, exception)
+    return provider_error_to_gateway(error)
+
+
+async def retry_before_first_byte(
+    attempt: Callable[[int], Awaitable[T]], *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> tuple[T, int]:
+    """Run ``attempt(n)`` up to :data:`MAX_ATTEMPTS` times while it fails retryably.
+
+    Backoff before retry 1 is 100 ms, before retry 2 300 ms, each plus 0–50 ms of jitter
+    (spec/chat.md §7). Callers only use this before any byte reached the client.
+
+    :returns: the result and the number of attempts made.
+    :raises GatewayError: the last failure, with ``attempts`` recorded on it.
+    """
+    for number in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return await attempt(number), number
+        except GatewayError as exc:
+            exc.attempts = number
+            if not exc.retryable or number == MAX_ATTEMPTS:
+                raise
+        await sleep(_BACKOFF[number - 1] + random.uniform(0, 0.05))  # noqa: S311 - jitter, not security
+    raise AssertionError("unreachable")
