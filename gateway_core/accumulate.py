@@ -61,10 +61,10 @@ class OutputAccumulator:
     def output(self) -> Output:
         calls = [
             OutputToolCall(
-                id=c["id"],  # type: ignore[arg-type]
+                id=c["id"],
                 name=str(c["name"]),
                 arguments="".join(c["arguments"]),  # type: ignore[arg-type]
-                provider_metadata=c["meta"],  # type: ignore[arg-type]
+                provider_metadata=c["meta"],
             )
             for _, c in sorted(self._calls.items())
         ]

@@ -40,7 +40,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     method, path = request.method, request.url.path
     if exc.status_code == 405:
         allow = (exc.headers or {}).get("Allow", "")
-        error = GatewayError(405, "method_not_allowed", f"Method {method} is not allowed on {path}", headers={"Allow": allow})
+        error = GatewayError(
+            405, "method_not_allowed", f"Method {method} is not allowed on {path}", headers={"Allow": allow}
+        )
     elif exc.status_code == 404:
         error = GatewayError(404, "not_found", f"No route for {method} {path}")
     else:

@@ -96,7 +96,7 @@ def gateway_providers(config: Mapping[str, Any]) -> Sequence[ProviderSpec]:  # t
 
 
 @hookspec
-def gateway_list_models(provider: ProviderContext) -> Sequence[Mapping[str, Any]] | None:  # type: ignore[empty-body]
+def gateway_list_models(provider: ProviderContext) -> Sequence[Mapping[str, Any]] | None:
     """List the models a provider instance offers, as catalog rows.
 
     Rows use the catalog's camelCase fields (spec/models.md §1.2); ``provider`` is filled in by
@@ -117,7 +117,7 @@ def gateway_list_models(provider: ProviderContext) -> Sequence[Mapping[str, Any]
 
 
 @hookspec(firstresult=True)
-def gateway_param_catalog(  # type: ignore[empty-body]
+def gateway_param_catalog(
     provider: ProviderContext, row: Mapping[str, Any], modality: str
 ) -> Mapping[str, Any] | None:
     """Override the generation-parameter ladder of ``GET /v1/models/{model}/params``.
@@ -250,7 +250,7 @@ def gateway_stream_decoder(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def gateway_build_job_request(  # type: ignore[empty-body]
+def gateway_build_job_request(
     job: JobRef, action: str, provider: ProviderContext
 ) -> UpstreamRequest | None:
     """Describe the upstream request that polls (``action="poll"``) or cancels
@@ -303,7 +303,7 @@ def gateway_parse_job_status(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def gateway_map_error(  # type: ignore[empty-body]
+def gateway_map_error(
     call: ProviderCall | None,
     provider: ProviderContext,
     status: int | None,

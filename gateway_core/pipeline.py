@@ -115,7 +115,7 @@ class Pipeline:
     # -- resolve ------------------------------------------------------------------------------
 
     def resolve(self, model: str, route: str) -> tuple[CatalogRow, Provider, str]:
-        """Steps 6–8 of spec/chat.md §2: catalog row, operation, pricing, provider."""
+        """Steps 6-8 of spec/chat.md §2: catalog row, operation, pricing, provider."""
         row = self.runtime.catalog.resolve(model)
         if row is None:
             raise GatewayError(404, "model_not_found", f"Model '{model}' not found", param="model")
@@ -127,7 +127,9 @@ class Pipeline:
             for name, op in zip(names, operations, strict=True)
         ):
             if names and all(op.get("modality") == "realtime" for op in operations):
-                raise GatewayError(400, "realtime_session_required", "This model requires a realtime WebSocket session.")
+                raise GatewayError(
+                    400, "realtime_session_required", "This model requires a realtime WebSocket session."
+                )
             raise GatewayError(400, "invalid_operation", f"Model '{model}' does not support {', '.join(accepted)}")
         pricing = row.data.get("pricing")
         if not isinstance(pricing, Mapping) or not pricing.get("sections"):
@@ -184,7 +186,7 @@ class Pipeline:
             model=row.model_id,
             upstream_model=row.upstream_model_id,
             modality="text",
-            operation=operation,  # type: ignore[arg-type]
+            operation=operation,
             stream=request.stream and support.streaming,
             messages=request.messages,
             tools=request.tools,
@@ -293,4 +295,3 @@ class Pipeline:
             return
         plan.settled = True
         await self.payments.release(plan.authorization)
-

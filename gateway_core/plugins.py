@@ -174,18 +174,27 @@ class GatewayPluginManager:
     # -- registration -------------------------------------------------------------------------
 
     def _validate(self, plugin: object, name: str) -> None:
+        try:
+            hash(plugin)
+        except TypeError:
+            # pluggy's subset_hook_caller keeps plugins in a set: an unhashable one would break
+            # every provider's hook calls later instead of failing here.
+            raise PluginValidationError(
+                f"plugin {name!r}: a plugin must be hashable (a module, class or plain instance), "
+                f"not {type(plugin).__name__}"
+            ) from None
         for attr in dir(plugin):
-            if not attr.startswith("gateway_"):
-                continue
             opts = self.pm.parse_hookimpl_opts(plugin, attr)
             if opts is None:
                 continue
-            if not hasattr(self.pm.hook, attr):
-                raise PluginValidationError(f"plugin {name!r}: {attr} is not a gateway hook (no such hookspec)")
+            # ``@hookimpl(specname=...)`` lets any attribute name implement a hook: check that name.
+            hook_name = opts.get("specname") or attr
+            if not hook_name.startswith("gateway_") or not hasattr(self.pm.hook, hook_name):
+                raise PluginValidationError(f"plugin {name!r}: {hook_name} is not a gateway hook (no such hookspec)")
             function = getattr(plugin, attr)
             if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
                 raise PluginValidationError(
-                    f"plugin {name!r}: hook impl {attr} is 'async def'; gateway hook impls must be plain "
+                    f"plugin {name!r}: hook impl {hook_name} is 'async def'; gateway hook impls must be plain "
                     "'def' (return an awaitable or an async iterator instead)"
                 )
 
@@ -246,6 +255,7 @@ class GatewayPluginManager:
         taken: set[str] = set()
         for impl in self.pm.hook.gateway_providers.get_hookimpls():
             entry = next(r for r in self._registered if r.plugin is impl.plugin)
+            names: set[str] = set()
             try:
                 specs = list(impl.function(config=config) or ())
                 for spec in specs:
@@ -253,12 +263,14 @@ class GatewayPluginManager:
                         raise PluginValidationError(f"gateway_providers returned {type(spec).__name__}, not ProviderSpec")
                     if not _PROVIDER_NAME.match(spec.name):
                         raise PluginValidationError(f"provider name {spec.name!r} is not a valid short name")
-                    if spec.name in taken:
+                    if spec.name in taken or spec.name in names:
                         raise PluginValidationError(f"provider name {spec.name!r} is already registered")
-                    taken.add(spec.name)
+                    names.add(spec.name)
             except Exception as exc:  # noqa: BLE001 - one plugin's bug must not stop the gateway
                 self._drop(entry, f"gateway_providers failed: {type(exc).__name__}: {exc}")
                 continue
+            # Reserve the names only once the whole plugin is accepted: a dropped plugin frees them.
+            taken |= names
             owners.append((entry, specs))
 
         provider_plugins = [entry.plugin for entry, specs in owners if specs]

@@ -83,9 +83,7 @@ def build_runtime(
         plugins.register(plugin, name)
     plugins.load_entry_points([*file_catalog.providers(), *settings.plugins], allow=settings.plugins_allow)
     plugins.build_providers(settings.config)
-    plugin_rows = {
-        name: provider.hooks.list_models(provider.context) for name, provider in plugins.providers.items()
-    }
+    plugin_rows = {name: provider.hooks.list_models(provider.context) for name, provider in plugins.providers.items()}
     priority = settings.provider_priority or tuple(plugins.provider_names())
     catalog = Catalog.load(
         settings.catalog_files,

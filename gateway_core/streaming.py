@@ -153,47 +153,42 @@ class SSEResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self._raw_headers()})
         producer = asyncio.ensure_future(self._produce(send))
-        watcher = asyncio.ensure_future(self._watch_disconnect(receive, producer))
+        watcher = asyncio.ensure_future(self._wait_for_disconnect(receive))
         ticker = asyncio.ensure_future(self._keepalive(send))
         try:
-            await producer
-        except asyncio.CancelledError:
-            if not watcher.done() or not watcher.result():
-                raise
+            await asyncio.wait((producer, watcher), return_when=asyncio.FIRST_COMPLETED)
+            client_left = not producer.done()
+            if client_left:
+                producer.cancel()
+                await asyncio.gather(producer, return_exceptions=True)
+            elif producer.exception() is not None:
+                # The server reports writes to a closed socket as OSError: the client left.
+                client_left = isinstance(producer.exception(), OSError)
+                if not client_left:
+                    producer.result()  # re-raise the unexpected failure
         finally:
-            ticker.cancel()
-            watcher.cancel()
-        if watcher.done() and not watcher.cancelled() and watcher.result():
+            for task in (producer, watcher, ticker):
+                task.cancel()
+        if client_left:
             if self.on_disconnect is not None:
                 await self.on_disconnect()
             return
-        try:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            pass
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _produce(self, send: Send) -> None:
         try:
             async for frame in self.body_iterator:
                 self._last_write = time.monotonic()
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
-        except OSError:
-            # The server reports a closed socket on write; the watcher sees the disconnect.
-            await asyncio.sleep(3600)
         finally:
             aclose = getattr(self.body_iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
 
     @staticmethod
-    async def _watch_disconnect(receive: Receive, producer: asyncio.Future[None]) -> bool:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                if producer.done():
-                    return False
-                producer.cancel()
-                return True
+    async def _wait_for_disconnect(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
 
     async def _keepalive(self, send: Send) -> None:
         while True:

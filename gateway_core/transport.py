@@ -121,9 +121,7 @@ class UpstreamClients:
             raise _map(provider, call, response.status_code, body, headers, None)
         return UpstreamStream(provider, call, response, headers)
 
-    def map_failure(
-        self, provider: Provider, call: ProviderCall | None, exc: BaseException
-    ) -> GatewayError:
+    def map_failure(self, provider: Provider, call: ProviderCall | None, exc: BaseException) -> GatewayError:
         """Map a failure while reading a started stream."""
         return _map(provider, call, None, b"", {}, exc)
 
@@ -161,7 +159,7 @@ async def retry_before_first_byte(
 ) -> tuple[T, int]:
     """Run ``attempt(n)`` up to :data:`MAX_ATTEMPTS` times while it fails retryably.
 
-    Backoff before retry 1 is 100 ms, before retry 2 300 ms, each plus 0–50 ms of jitter
+    Backoff before retry 1 is 100 ms, before retry 2 300 ms, each plus 0-50 ms of jitter
     (spec/chat.md §7). Callers only use this before any byte reached the client.
 
     :returns: the result and the number of attempts made.
@@ -174,5 +172,5 @@ async def retry_before_first_byte(
             exc.attempts = number
             if not exc.retryable or number == MAX_ATTEMPTS:
                 raise
-        await sleep(_BACKOFF[number - 1] + random.uniform(0, 0.05))  # noqa: S311 - jitter, not security
+        await sleep(_BACKOFF[number - 1] + random.uniform(0, 0.05))
     raise AssertionError("unreachable")

@@ -68,7 +68,9 @@ class ChunkEncoder:
         if event.id or event.index not in self._tool_ids:
             # The first fragment of a call always carries an id (the provider's or a minted one),
             # so clients can key calls by id as OpenAI's do.
-            shaped["id"] = self._tool_ids[event.index] = event.id or self._tool_ids.get(event.index) or tool_call_id(None)
+            shaped["id"] = self._tool_ids[event.index] = (
+                event.id or self._tool_ids.get(event.index) or tool_call_id(None)
+            )
         shaped["type"] = "function"
         function: dict[str, str] = {}
         if event.name:

@@ -81,7 +81,11 @@ def completion_body(
         "created": created,
         "model": model,
         "choices": [
-            {"index": 0, "message": message, "finish_reason": finish_reason(output.finish_reason, bool(output.tool_calls))}
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason(output.finish_reason, bool(output.tool_calls)),
+            }
         ],
         "usage": usage_body(usage, usage_source),
     }

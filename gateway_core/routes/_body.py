@@ -25,7 +25,9 @@ def _check_content_type(value: str) -> None:
         name, _, charset = param.partition("=")
         if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in ("utf-8", "utf8"):
             raise GatewayError(
-                415, "unsupported_media_type", f"Content-Type {value.strip()} is not supported on this route",
+                415,
+                "unsupported_media_type",
+                f"Content-Type {value.strip()} is not supported on this route",
                 param="content-type",
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
@@ -22,6 +23,8 @@ from gateway_core.streaming import DONE_FRAME, SSEResponse, sse_event
 from gateway_core.types import Done
 
 __all__ = ["router"]
+
+log = logging.getLogger("gateway")
 
 router = APIRouter()
 
@@ -51,9 +54,12 @@ async def _chat_frames(stream: EventStream, encoder: ChunkEncoder) -> AsyncItera
                 break
         usage, source = stream.final_usage()
         yield encoder.usage(usage, source)
-    except GatewayError as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure after the first byte becomes a frame
+        failure = exc if isinstance(exc, GatewayError) else GatewayError(500, "internal_error", "Internal server error")
+        if not isinstance(exc, GatewayError):
+            log.exception("stream %s failed unexpectedly", stream.plan.response_id)
         await stream.fail()
-        yield error_frame(exc.code, exc.message, exc.type)
+        yield error_frame(failure.code, failure.message, failure.type)
         yield DONE_FRAME
         return
     try:
@@ -93,7 +99,7 @@ async def chat_completions(request: Request) -> Response:
     if chat.stream:
         stream = await pipeline.open_stream(plan)
         encoder = ChunkEncoder(plan.response_id, plan.created, chat.model)
-        return SSEResponse(  # type: ignore[return-value]
+        return SSEResponse(
             _chat_frames(stream, encoder),
             _call_headers(plan, stream.attempts),
             keepalive=runtime.settings.keepalive_interval,

@@ -54,7 +54,11 @@ def echo_reply(body: dict[str, Any], media_part_tokens: int) -> dict[str, Any]:
     response_format = ResponseFormat(**body["response_format"]) if body.get("response_format") else None
     text = "" if tool else f"echo: {_last_user_text(messages)}"
     # A deterministic id in the gateway's own format (call_ + 24 hex).
-    calls = [OutputToolCall(id="call_" + hashlib.sha256(tool.encode()).hexdigest()[:24], name=tool, arguments="{}")] if tool else []
+    calls = (
+        [OutputToolCall(id="call_" + hashlib.sha256(tool.encode()).hexdigest()[:24], name=tool, arguments="{}")]
+        if tool
+        else []
+    )
     usage = {
         "input_tokens": estimate_input_tokens(messages, tools or None, response_format, media_part_tokens),
         "output_tokens": estimate_output_tokens(text, None, calls),

@@ -3,8 +3,10 @@
 The sandbox wire format is deliberately tiny, so it doubles as a readable example of a wire
 translation for plugin authors::
 
-    POST /chat  {"model", "messages", "tools"?, "tool_choice"?, "response_format"?, "max_tokens", "stream"}
-    200 JSON    {"text", "tool_calls": [{"id", "name", "arguments"}], "finish_reason", "usage"?: {"input_tokens", "output_tokens"}}
+    POST /chat  {"model", "messages", "tools"?, "tool_choice"?, "response_format"?,
+                 "temperature"?, "max_tokens", "stream"}
+    200 JSON    {"text", "tool_calls": [{"id", "name", "arguments"}], "finish_reason",
+                 "usage"?: {"input_tokens", "output_tokens"}}
     200 SSE     data: {"type": "text", "text"}
                 data: {"type": "tool_call_start", "index", "id", "name"}
                 data: {"type": "tool_call_args", "index", "arguments"}

@@ -1,0 +1,5 @@
+"""``python -m gateway_core`` is the ``gateway`` command."""
+
+from gateway_core.cli import main
+
+raise SystemExit(main())
