@@ -18,7 +18,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "types", "tests", "plugin", "all_plugins"]
 
 ROOT = Path(__file__).parent
-PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+PLUGINS = sorted(p.parent.name for p in (ROOT / "plugins").glob("*/pyproject.toml"))
 TEST_EXTRA = ".[test]"
 
 

@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server binds all interfaces by default
+    serve.add_argument("--host", default="0.0.0.0")  # a server binds all interfaces by default (spec CLI)
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")

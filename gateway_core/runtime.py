@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gateway_core.catalog import Catalog, CatalogRow
+from gateway_core.catalog import Catalog, CatalogError, CatalogRow
+from gateway_core.discovery import PluginFailure
 from gateway_core.payments import NoPayment, PaymentGate
 from gateway_core.pipeline import Pipeline
 from gateway_core.plugins import GatewayPluginManager
@@ -58,6 +59,25 @@ class Runtime:
         await self.clients.aclose()
 
 
+def _record(plugins: GatewayPluginManager, provider_name: str, error: str) -> None:
+    provider = plugins.providers[provider_name]
+    plugins.failures.append(PluginFailure(provider.plugin_name, provider.distribution, provider.version, error))
+
+
+def _plugin_rows(plugins: GatewayPluginManager) -> dict[str, list[Mapping[str, Any]]]:
+    """Every provider's model listing; a listing hook that raises is reported and skipped."""
+    rows: dict[str, list[Mapping[str, Any]]] = {}
+    for name, provider in plugins.providers.items():
+        try:
+            listed = provider.hooks.list_models(provider.context)
+        except Exception as exc:  # noqa: BLE001 - one plugin's bug must not stop the gateway
+            _record(plugins, name, f"gateway_list_models failed: {type(exc).__name__}: {exc}")
+            continue
+        if listed:
+            rows[name] = listed
+    return rows
+
+
 def build_runtime(
     settings: GatewaySettings,
     *,
@@ -83,12 +103,23 @@ def build_runtime(
         plugins.register(plugin, name)
     plugins.load_entry_points([*file_catalog.providers(), *settings.plugins], allow=settings.plugins_allow)
     plugins.build_providers(settings.config)
-    plugin_rows = {name: provider.hooks.list_models(provider.context) for name, provider in plugins.providers.items()}
+    plugin_rows = _plugin_rows(plugins)
     priority = settings.provider_priority or tuple(plugins.provider_names())
-    catalog = Catalog.load(
-        settings.catalog_files,
-        settings.extended_catalog_files,
-        plugin_rows={k: v for k, v in plugin_rows.items() if v},
-        provider_priority=priority,
-    )
+    while True:
+        try:
+            catalog = Catalog.load(
+                settings.catalog_files,
+                settings.extended_catalog_files,
+                plugin_rows=plugin_rows,
+                provider_priority=priority,
+            )
+            break
+        except CatalogError as exc:
+            # A plugin listing an invalid row loses its listing, not the gateway: the files
+            # were validated above, so an error that names a plugin is that plugin's.
+            culprit = next((name for name in plugin_rows if exc.source == f"plugin '{name}'"), None)
+            if culprit is None:
+                raise
+            del plugin_rows[culprit]
+            _record(plugins, culprit, f"gateway_list_models returned an invalid row: {exc}")
     return Runtime(settings, plugins, catalog, payments)

@@ -47,7 +47,12 @@ def test_plugin_can_override_retryable() -> None:
 def test_envelope() -> None:
     error = GatewayError(400, "missing_model", "model is required")
     assert error.envelope() == {
-        "error": {"message": "model is required", "type": "invalid_request_error", "param": None, "code": "missing_model"}
+        "error": {
+            "message": "model is required",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "missing_model",
+        }
     }
     assert GatewayError(502, "some_plugin_code", "x").type == "upstream_error"
     assert error_body("budget_exhausted", "m", details={"a": 1})["error"]["details"] == {"a": 1}

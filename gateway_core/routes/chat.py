@@ -54,7 +54,7 @@ async def _chat_frames(stream: EventStream, encoder: ChunkEncoder) -> AsyncItera
                 break
         usage, source = stream.final_usage()
         yield encoder.usage(usage, source)
-    except Exception as exc:  # noqa: BLE001 - every failure after the first byte becomes a frame
+    except Exception as exc:  # every failure after the first byte becomes a frame (logged when unexpected)
         failure = exc if isinstance(exc, GatewayError) else GatewayError(500, "internal_error", "Internal server error")
         if not isinstance(exc, GatewayError):
             log.exception("stream %s failed unexpectedly", stream.plan.response_id)
