@@ -7,6 +7,10 @@ ASGI lifespan. Routes reach it as ``request.app.state.runtime``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,6 +24,8 @@ from gateway_core.transport import UpstreamClients
 
 __all__ = ["Runtime", "build_runtime"]
 
+log = logging.getLogger("gateway")
+
 
 class Runtime:
     def __init__(
@@ -28,10 +34,12 @@ class Runtime:
         plugins: GatewayPluginManager,
         catalog: Catalog,
         payments: PaymentGate | None = None,
+        plugin_rows: Mapping[str, list[Mapping[str, Any]]] | None = None,
     ) -> None:
         self.settings = settings
         self.plugins = plugins
         self.catalog = catalog
+        self._plugin_rows = dict(plugin_rows or {})
         self.clients = UpstreamClients()
         self.pipeline = Pipeline(self, payments or NoPayment())
 
@@ -52,10 +60,29 @@ class Runtime:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    def reload_catalog(self) -> bool:
+        """Re-read the catalog files (on ``SIGHUP``). An invalid file keeps the current catalog
+        and is logged (spec/models.md §1.1). Swapping one reference is atomic for readers."""
+        try:
+            self.catalog = _load_catalog(self.settings, self.plugins, self._plugin_rows)
+        except CatalogError as exc:
+            log.error("catalog reload failed, keeping the previous catalog: %s", exc)
+            return False
+        log.info(
+            "catalog reloaded: %d curated, %d extended rows", len(self.catalog.curated), len(self.catalog.extended)
+        )
+        return True
+
     async def start(self) -> None:
         self.clients.start(list(self.plugins.providers.values()))
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_catalog)
+        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+            pass  # not the main thread (embedded, tests) or no SIGHUP on this platform
 
     async def stop(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.clients.aclose()
 
 
@@ -76,6 +103,28 @@ def _plugin_rows(plugins: GatewayPluginManager) -> dict[str, list[Mapping[str, A
         if listed:
             rows[name] = listed
     return rows
+
+
+def _load_catalog(
+    settings: GatewaySettings, plugins: GatewayPluginManager, plugin_rows: dict[str, list[Mapping[str, Any]]]
+) -> Catalog:
+    priority = settings.provider_priority or tuple(plugins.provider_names())
+    while True:
+        try:
+            return Catalog.load(
+                settings.catalog_files,
+                settings.extended_catalog_files,
+                plugin_rows=plugin_rows,
+                provider_priority=priority,
+            )
+        except CatalogError as exc:
+            # A plugin listing an invalid row loses its listing, not the gateway: an error
+            # whose source names a plugin is that plugin's; any other is a file's, raised.
+            culprit = next((name for name in plugin_rows if exc.source == f"plugin '{name}'"), None)
+            if culprit is None:
+                raise
+            del plugin_rows[culprit]
+            _record(plugins, culprit, f"gateway_list_models returned an invalid row: {exc}")
 
 
 def build_runtime(
@@ -104,22 +153,5 @@ def build_runtime(
     plugins.load_entry_points([*file_catalog.providers(), *settings.plugins], allow=settings.plugins_allow)
     plugins.build_providers(settings.config)
     plugin_rows = _plugin_rows(plugins)
-    priority = settings.provider_priority or tuple(plugins.provider_names())
-    while True:
-        try:
-            catalog = Catalog.load(
-                settings.catalog_files,
-                settings.extended_catalog_files,
-                plugin_rows=plugin_rows,
-                provider_priority=priority,
-            )
-            break
-        except CatalogError as exc:
-            # A plugin listing an invalid row loses its listing, not the gateway: the files
-            # were validated above, so an error that names a plugin is that plugin's.
-            culprit = next((name for name in plugin_rows if exc.source == f"plugin '{name}'"), None)
-            if culprit is None:
-                raise
-            del plugin_rows[culprit]
-            _record(plugins, culprit, f"gateway_list_models returned an invalid row: {exc}")
-    return Runtime(settings, plugins, catalog, payments)
+    catalog = _load_catalog(settings, plugins, plugin_rows)
+    return Runtime(settings, plugins, catalog, payments, plugin_rows)

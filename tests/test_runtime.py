@@ -1,0 +1,99 @@
+"""Building the runtime: plugin model listings, isolation of faulty listings, catalog reload."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway_core.hookspecs import hookimpl
+from gateway_core.runtime import build_runtime
+from gateway_core.settings import GatewaySettings
+from gateway_core.types import OperationSupport, ProviderContext, ProviderSettings, ProviderSpec
+
+PRICING = {"sections": [{"unitKey": "usd_per_1m_tokens", "entries": {"input": 1, "output": 2}}]}
+
+
+class _Open(ProviderSettings):
+    def is_configured(self) -> bool:
+        return True
+
+
+class Lister:
+    """A provider whose models come from its plugin, not from a catalog file."""
+
+    def __init__(self, name: str, rows: Sequence[Mapping[str, Any]] | Exception) -> None:
+        self.name = name
+        self.rows = rows
+
+    @hookimpl
+    def gateway_providers(self, config: Mapping[str, Any]) -> list[ProviderSpec]:
+        return [ProviderSpec(name=self.name, settings_model=_Open, operations={"chat": OperationSupport()})]
+
+    @hookimpl
+    def gateway_list_models(self, provider: ProviderContext) -> Sequence[Mapping[str, Any]]:
+        if isinstance(self.rows, Exception):
+            raise self.rows
+        return self.rows
+
+
+def _settings(tmp_path: Path, rows: list[dict[str, Any]]) -> GatewaySettings:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump(rows), encoding="utf-8")
+    return GatewaySettings.from_config({"GATEWAY_CATALOG": str(catalog)})
+
+
+def test_plugin_rows_merge_under_file_rows(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path, [{"modelId": "listed-1", "provider": "lister", "pricing": PRICING, "name": "From the file"}]
+    )
+    plugin = Lister(
+        "lister",
+        [
+            {"modelId": "listed-1", "type": "chat", "name": "From the plugin"},
+            {"modelId": "listed-2", "type": "chat", "pricing": PRICING},
+        ],
+    )
+    runtime = build_runtime(settings, extra_plugins=[("lister", plugin)])
+    first, second = runtime.catalog.resolve("listed-1"), runtime.catalog.resolve("listed-2")
+    assert first is not None and second is not None
+    assert first.data["name"] == "From the file", "file fields win"
+    assert first.operation_names() == ["chat"], "plugin fields fill the rest"
+    assert second.provider == "lister"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(RuntimeError("listing exploded"), id="listing-raises"),
+        pytest.param(
+            [{"modelId": "bad", "pricing": {"sections": [{"unitKey": "usd_per_x", "entries": {"a": -1}}]}}],
+            id="invalid-row",
+        ),
+    ],
+)
+def test_faulty_listing_is_reported_and_the_rest_serves(tmp_path: Path, rows: Any) -> None:
+    settings = _settings(
+        tmp_path, [{"modelId": "sandbox-echo", "provider": "sandbox", "type": "chat", "pricing": PRICING}]
+    )
+    runtime = build_runtime(settings, extra_plugins=[("lister", Lister("lister", rows))])
+    assert runtime.catalog.resolve("sandbox-echo") is not None
+    (failure,) = runtime.plugins.failures
+    assert failure.name == "lister" and "gateway_list_models" in failure.error
+
+
+def test_reload_catalog_keeps_the_old_one_when_invalid(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, [{"modelId": "one", "provider": "sandbox", "type": "chat", "pricing": PRICING}])
+    runtime = build_runtime(settings)
+    catalog_file = settings.catalog_files[0]
+
+    catalog_file.write_text(yaml.safe_dump([{"modelId": "two", "provider": "sandbox", "type": "chat"}]), "utf-8")
+    assert runtime.reload_catalog() is True
+    assert runtime.catalog.resolve("two") is not None and runtime.catalog.resolve("one") is None
+
+    catalog_file.write_text(yaml.safe_dump([{"modelId": "three"}]), "utf-8")  # no provider: invalid
+    assert runtime.reload_catalog() is False
+    assert runtime.catalog.resolve("two") is not None
