@@ -70,13 +70,20 @@ def discover(names: Iterable[str]) -> tuple[list[DiscoveredPlugin], list[PluginF
     """
     wanted = list(dict.fromkeys(names))
     failures: list[PluginFailure] = []
+    installed = installed_entry_points()
+
+    def dist_of(entry_point: Any) -> tuple[str | None, str | None]:
+        found = _dist_of(entry_point)
+        # stevedore rebuilds entry points from its cache without ``dist``: look the name up.
+        return found if found[0] is not None else installed.get(entry_point.name, (None, None))
 
     def on_failure(_manager: Any, entry_point: Any, exc: BaseException) -> None:
-        distribution, version = _dist_of(entry_point)
-        failures.append(
-            PluginFailure(entry_point.name, distribution, version, f"{type(exc).__name__}: {exc}")
-        )
+        distribution, version = dist_of(entry_point)
+        failures.append(PluginFailure(entry_point.name, distribution, version, f"{type(exc).__name__}: {exc}"))
 
+    # stevedore keeps each group's entry points in a process-wide class cache; drop it so this
+    # call sees what is installed now, as ``installed_entry_points`` (the caller's filter) does.
+    NamedExtensionManager.ENTRY_POINT_CACHE.pop(ENTRY_POINT_GROUP, None)
     manager = NamedExtensionManager(
         namespace=ENTRY_POINT_GROUP,
         names=wanted,
@@ -86,6 +93,6 @@ def discover(names: Iterable[str]) -> tuple[list[DiscoveredPlugin], list[PluginF
     )
     loaded = []
     for extension in manager.extensions:
-        distribution, version = _dist_of(extension.entry_point)
+        distribution, version = dist_of(extension.entry_point)
         loaded.append(DiscoveredPlugin(extension.name, extension.plugin, distribution, version))
     return loaded, failures

@@ -117,9 +117,7 @@ def gateway_list_models(provider: ProviderContext) -> Sequence[Mapping[str, Any]
 
 
 @hookspec(firstresult=True)
-def gateway_param_catalog(
-    provider: ProviderContext, row: Mapping[str, Any], modality: str
-) -> Mapping[str, Any] | None:
+def gateway_param_catalog(provider: ProviderContext, row: Mapping[str, Any], modality: str) -> Mapping[str, Any] | None:
     """Override the generation-parameter ladder of ``GET /v1/models/{model}/params``.
 
     Stops at the first non-``None`` result. The default ladders of spec/models.md §3.5 apply
@@ -250,9 +248,7 @@ def gateway_stream_decoder(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def gateway_build_job_request(
-    job: JobRef, action: str, provider: ProviderContext
-) -> UpstreamRequest | None:
+def gateway_build_job_request(job: JobRef, action: str, provider: ProviderContext) -> UpstreamRequest | None:
     """Describe the upstream request that polls (``action="poll"``) or cancels
     (``action="cancel"``) an asynchronous job started by a ``video-generation`` call.
 

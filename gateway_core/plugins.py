@@ -26,7 +26,7 @@ import pluggy
 from pydantic import ValidationError
 
 from gateway_core import hookspecs
-from gateway_core.discovery import PluginFailure, discover, installed_entry_points
+from gateway_core.discovery import ENTRY_POINT_GROUP, PluginFailure, discover, installed_entry_points
 from gateway_core.errors import ProviderError
 from gateway_core.provider_settings import resolve_provider_settings
 from gateway_core.types import (
@@ -72,7 +72,9 @@ class ProviderHooks:
             rows.extend(result or ())
         return rows
 
-    def param_catalog(self, provider: ProviderContext, row: Mapping[str, Any], modality: str) -> Mapping[str, Any] | None:
+    def param_catalog(
+        self, provider: ProviderContext, row: Mapping[str, Any], modality: str
+    ) -> Mapping[str, Any] | None:
         result: Mapping[str, Any] | None = self._caller("gateway_param_catalog")(
             provider=provider, row=row, modality=modality
         )
@@ -103,7 +105,9 @@ class ProviderHooks:
         return result
 
     def parse_job_status(self, job: JobRef, provider: ProviderContext, response: UpstreamResponse) -> JobStatus | None:
-        result: JobStatus | None = self._caller("gateway_parse_job_status")(job=job, provider=provider, response=response)
+        result: JobStatus | None = self._caller("gateway_parse_job_status")(
+            job=job, provider=provider, response=response
+        )
         return result
 
     def map_error(
@@ -169,7 +173,6 @@ class GatewayPluginManager:
         self._registered: list[_Registered] = []
         self.failures: list[PluginFailure] = []
         self.providers: dict[str, Provider] = {}
-        self._selected: list[str] = []
 
     # -- registration -------------------------------------------------------------------------
 
@@ -226,18 +229,26 @@ class GatewayPluginManager:
         for name, plugin in DEFAULT_PLUGINS:
             self.register(plugin, name, distribution="gateway-core", version=_core_version())
 
-    def load_entry_points(self, names: Iterable[str], allow: Sequence[str] | None = None) -> None:
+    def load_entry_points(
+        self, names: Iterable[str], allow: Sequence[str] | None = None, required: Iterable[str] = ()
+    ) -> None:
         """Load the named plugins from the entry-point group; record every failure.
 
         :param names: the plugins the catalog and settings name.
         :param allow: when given, only these names may load (an operator allow-list).
+        :param required: names the operator asked for explicitly (``GATEWAY_PLUGINS``); one
+            that is not installed is reported, where a catalog row's unknown provider is not
+            (its rows are simply listed unavailable).
         """
         installed = installed_entry_points()
         registered = {r.name for r in self._registered}
+        for name in dict.fromkeys(required):
+            if name not in installed and name not in registered:
+                error = f"no installed plugin named {name!r} in the {ENTRY_POINT_GROUP!r} entry-point group"
+                self.failures.append(PluginFailure(name, None, None, error))
         selected = [n for n in dict.fromkeys(names) if n in installed and n not in registered]
         if allow is not None:
             selected = [n for n in selected if n in allow]
-        self._selected = selected
         loaded, failures = discover(selected)
         self.failures.extend(failures)
         for found in loaded:
@@ -255,22 +266,13 @@ class GatewayPluginManager:
         taken: set[str] = set()
         for impl in self.pm.hook.gateway_providers.get_hookimpls():
             entry = next(r for r in self._registered if r.plugin is impl.plugin)
-            names: set[str] = set()
             try:
-                specs = list(impl.function(config=config) or ())
-                for spec in specs:
-                    if not isinstance(spec, ProviderSpec):
-                        raise PluginValidationError(f"gateway_providers returned {type(spec).__name__}, not ProviderSpec")
-                    if not _PROVIDER_NAME.match(spec.name):
-                        raise PluginValidationError(f"provider name {spec.name!r} is not a valid short name")
-                    if spec.name in taken or spec.name in names:
-                        raise PluginValidationError(f"provider name {spec.name!r} is already registered")
-                    names.add(spec.name)
+                specs = _checked_specs(impl.function(config=config), taken)
             except Exception as exc:  # noqa: BLE001 - one plugin's bug must not stop the gateway
                 self._drop(entry, f"gateway_providers failed: {type(exc).__name__}: {exc}")
                 continue
             # Reserve the names only once the whole plugin is accepted: a dropped plugin frees them.
-            taken |= names
+            taken.update(spec.name for spec in specs)
             owners.append((entry, specs))
 
         provider_plugins = [entry.plugin for entry, specs in owners if specs]
@@ -284,8 +286,12 @@ class GatewayPluginManager:
                     settings = resolve_provider_settings(spec, config)
                 except ValidationError as exc:
                     self.failures.append(
-                        PluginFailure(entry.name, entry.distribution, entry.version,
-                                      f"settings of provider {spec.name!r} are invalid: {exc}")
+                        PluginFailure(
+                            entry.name,
+                            entry.distribution,
+                            entry.version,
+                            f"settings of provider {spec.name!r} are invalid: {exc}",
+                        )
                     )
                     continue
                 self.providers[spec.name] = Provider(
@@ -317,7 +323,9 @@ class GatewayPluginManager:
                 "version": r.version,
                 "providers": by_plugin.get(r.name, []),
                 "hooks": sorted(
-                    caller.name for caller in self.pm.get_hookcallers(r.plugin) or () if caller.name.startswith("gateway_")
+                    caller.name
+                    for caller in self.pm.get_hookcallers(r.plugin) or ()
+                    if caller.name.startswith("gateway_")
                 ),
             }
             for r in self._registered
@@ -348,6 +356,20 @@ class GatewayPluginManager:
             "failed": [f.as_dict() for f in self.failures],
             "installed_not_loaded": not_selected,
         }
+
+
+def _checked_specs(returned: Any, taken: set[str]) -> list[ProviderSpec]:
+    """Validate what one plugin's ``gateway_providers`` returned."""
+    specs: list[ProviderSpec] = []
+    for spec in returned or ():
+        if not isinstance(spec, ProviderSpec):
+            raise PluginValidationError(f"gateway_providers returned {type(spec).__name__}, not ProviderSpec")
+        if not _PROVIDER_NAME.match(spec.name):
+            raise PluginValidationError(f"provider name {spec.name!r} is not a valid short name")
+        if spec.name in taken or any(s.name == spec.name for s in specs):
+            raise PluginValidationError(f"provider name {spec.name!r} is already registered")
+        specs.append(spec)
+    return specs
 
 
 def _settings_env(spec: ProviderSpec) -> list[str]:

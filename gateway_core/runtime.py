@@ -150,7 +150,9 @@ def build_runtime(
     plugins.register_defaults()
     for name, plugin in extra_plugins:
         plugins.register(plugin, name)
-    plugins.load_entry_points([*file_catalog.providers(), *settings.plugins], allow=settings.plugins_allow)
+    plugins.load_entry_points(
+        [*file_catalog.providers(), *settings.plugins], allow=settings.plugins_allow, required=settings.plugins
+    )
     plugins.build_providers(settings.config)
     plugin_rows = _plugin_rows(plugins)
     catalog = _load_catalog(settings, plugins, plugin_rows)

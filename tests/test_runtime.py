@@ -97,3 +97,13 @@ def test_reload_catalog_keeps_the_old_one_when_invalid(tmp_path: Path) -> None:
     catalog_file.write_text(yaml.safe_dump([{"modelId": "three"}]), "utf-8")  # no provider: invalid
     assert runtime.reload_catalog() is False
     assert runtime.catalog.resolve("two") is not None
+
+
+def test_a_requested_plugin_that_is_not_installed_is_reported(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, [{"modelId": "x", "provider": "not-installed-either", "type": "chat"}])
+    settings = GatewaySettings.from_config({**settings.config, "GATEWAY_PLUGINS": "typo-plugin"})
+    runtime = build_runtime(settings)
+    (failure,) = runtime.plugins.failures
+    assert failure.name == "typo-plugin" and "no installed plugin" in failure.error
+    row = runtime.catalog.resolve("x")
+    assert row is not None and runtime.is_available(row.provider) is False
