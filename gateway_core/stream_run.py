@@ -59,9 +59,7 @@ class EventStream:
         settings = pipeline.runtime.settings
 
         async def attempt(_number: int) -> None:
-            stream = await pipeline.runtime.clients.open_stream(
-                plan.provider, plan.call, upstream_request, idle_timeout=settings.stream_idle_timeout
-            )
+            stream = await pipeline.runtime.clients.open_stream(plan.provider, plan.call, upstream_request)
             try:
                 decoder = plan.provider.hooks.stream_decoder(plan.call, plan.provider.context, stream.headers)
                 if decoder is None:
@@ -116,7 +114,7 @@ class EventStream:
             if self._frames is None or self._decoder is None:
                 return
             decoder = self._decoder
-            async for frame in self._frames:
+            while (frame := await self._next_frame(self._frames)) is not None:
                 for event in self._take(decoder.feed(frame)):
                     yield event
                     if type(event) is Done:
@@ -130,6 +128,21 @@ class EventStream:
             raise self._mapped(exc) from exc
         finally:
             await self.aclose()
+
+    async def _next_frame(self, frames: AsyncIterator[UpstreamFrame]) -> UpstreamFrame | None:
+        """The next upstream frame, or ``None`` at the end; at most the idle timeout apart.
+        The timeout wraps only the read, never a ``yield``, so a slow client is not an idle
+        upstream."""
+        idle = self.pipeline.runtime.settings.stream_idle_timeout
+        try:
+            async with asyncio.timeout(idle):
+                return await anext(frames)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise GatewayError(
+                504, "upstream_timeout", f"upstream_timeout: no upstream event within {int(idle * 1000)}ms"
+            ) from None
 
     async def aclose(self) -> None:
         """Close the upstream connection (idempotent)."""

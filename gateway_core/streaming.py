@@ -140,6 +140,7 @@ class SSEResponse(Response):
         self.keepalive = keepalive
         self.on_disconnect = on_disconnect
         self._last_write = time.monotonic()
+        self.raw_headers = self._raw_headers()
 
     def _raw_headers(self) -> list[tuple[bytes, bytes]]:
         raw = [
@@ -151,7 +152,7 @@ class SSEResponse(Response):
         return raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self._raw_headers()})
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         producer = asyncio.ensure_future(self._produce(send))
         watcher = asyncio.ensure_future(self._wait_for_disconnect(receive))
         ticker = asyncio.ensure_future(self._keepalive(send))

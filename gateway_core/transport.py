@@ -100,14 +100,13 @@ class UpstreamClients:
             raise _map(provider, call, response.status_code, content, headers, None)
         return UpstreamResponse(response.status_code, headers, content)
 
-    async def open_stream(
-        self, provider: Provider, call: ProviderCall, request: UpstreamRequest, *, idle_timeout: float
-    ) -> UpstreamStream:
-        """Start a streamed request. The read timeout is the stream idle timeout: no bytes for
-        that long fails the read (spec/chat.md §5.5)."""
+    async def open_stream(self, provider: Provider, call: ProviderCall, request: UpstreamRequest) -> UpstreamStream:
+        """Start a streamed request. Its deadlines are the caller's: the first event within the
+        upstream timeout, then at most the idle timeout between events (spec/chat.md §5.5, §7),
+        which are frame-level and so cannot be socket read timeouts."""
         client = self.client(provider)
         try:
-            response = await client.send(self._build_request(provider, request, idle_timeout), stream=True)
+            response = await client.send(self._build_request(provider, request, None), stream=True)
         except httpx.HTTPError as exc:
             raise _map(provider, call, None, b"", {}, exc) from exc
         headers = {k.lower(): v for k, v in response.headers.items()}

@@ -24,9 +24,9 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     :param status: HTTP status code.
     :param headers: extra response headers.
     """
-    return Response(
-        content=orjson.dumps(body),
-        status_code=status,
-        headers=dict(headers) if headers else None,
-        media_type=JSON_MEDIA_TYPE,
-    )
+    # API answers are per-caller and per-moment; routes that may be cached say so explicitly
+    # (spec/errors-and-headers.md §5.2, gateway choice).
+    all_headers = {"cache-control": "no-store"}
+    if headers:
+        all_headers.update({k.lower(): v for k, v in headers.items()})
+    return Response(content=orjson.dumps(body), status_code=status, headers=all_headers, media_type=JSON_MEDIA_TYPE)

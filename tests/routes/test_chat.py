@@ -423,3 +423,16 @@ def test_non_stream_deadline_is_504(mock_upstream: MockUpstream) -> None:
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "upstream_timeout"
     assert response.json()["error"]["message"] == "upstream_timeout: provider did not return within 300ms"
+
+
+def test_slow_first_event_is_bounded_by_the_upstream_timeout_not_the_idle_timeout(mock_upstream: MockUpstream) -> None:
+    config = {"GATEWAY_STREAM_IDLE_TIMEOUT": "0.3", "GATEWAY_UPSTREAM_TIMEOUT": "5"}
+    with _paced_gateway(mock_upstream, "mock/text?first_ms=700&chunks=2", **config) as server:
+        response = httpx.post(
+            server.base_url + "/v1/chat/completions",
+            json={"model": "paced", "stream": True, "messages": [{"content": "x"}]},
+            timeout=30,
+        )
+    assert response.status_code == 200
+    assert read_sse(response)[-1] == (None, "[DONE]")
+    assert "compose.error" not in response.text
