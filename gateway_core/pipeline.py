@@ -160,7 +160,15 @@ class Pipeline:
                 )
         custom = request.custom_params
         if custom and support.passthrough is not None:
-            custom = {k: v for k, v in custom.items() if k in support.passthrough} or None
+            # DESIGN.md: an unsupported parameter is a clear 400, never a silent drop.
+            unsupported = next((key for key in custom if key not in support.passthrough), None)
+            if unsupported is not None:
+                raise GatewayError(
+                    400,
+                    "invalid_request",
+                    f"Parameter '{unsupported}' is not supported by provider '{provider.name}'",
+                    param=unsupported,
+                )
         cap = output_cap(request.requested_max_tokens, row.data, settings.default_max_output_tokens)
         input_estimate = estimate_input_tokens(
             request.messages, request.tools, request.response_format, settings.media_part_tokens

@@ -42,8 +42,8 @@ class OperationSupport:
     :ivar params: optional first-class request parameters it honours (``tools``,
         ``tool_choice``, ``response_format``, ``temperature``, ``image``, …). A request that
         sets any other one is answered 400 naming the parameter.
-    :ivar passthrough: ``custom_params`` keys it forwards; ``None`` forwards every key.
-        Keys outside the set are dropped (spec/chat.md §3.3).
+    :ivar passthrough: ``custom_params`` keys it forwards (spec/chat.md §3.3); ``None``
+        forwards every key. A request with a key outside the set is answered 400 naming it.
     """
 
     streaming: bool = True

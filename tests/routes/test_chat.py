@@ -289,6 +289,23 @@ def test_unsupported_parameter_is_rejected() -> None:
     assert "notools" in response.json()["error"]["message"]
 
 
+def test_unsupported_passthrough_parameter_is_rejected() -> None:
+    class FewParams:
+        @hookimpl
+        def gateway_providers(self, config: Mapping[str, Any]) -> list[ProviderSpec]:
+            support = OperationSupport(passthrough=frozenset({"seed"}))
+            return [ProviderSpec(name="fewparams", settings_model=_KeylessSettings, operations={"chat": support})]
+
+    with _catalog_gateway({"modelId": "few", "provider": "fewparams"}, [("fewparams", FewParams())]) as server:
+        response = httpx.post(
+            server.base_url + "/v1/chat/completions",
+            json={"model": "few", "messages": [{"content": "x"}], "seed": 1, "top_p": 0.5},
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "top_p"
+    assert response.json()["error"]["message"] == "Parameter 'top_p' is not supported by provider 'fewparams'"
+
+
 def test_model_without_pricing_is_503(tmp_path: Any) -> None:
     with _catalog_gateway({"modelId": "free", "provider": "sandbox", "pricing": None}) as server:
         response = httpx.post(
