@@ -1,0 +1,52 @@
+"""``bench/overhead.py --smoke`` end to end: real processes, real sockets, correctness only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = [
+    "| metric | upstream direct | gateway | gateway added |",
+    "| non-stream latency p50, c=1 (ms) |",
+    "| non-stream latency p99, c=1 (ms) |",
+    "| non-stream throughput, c=64 (req/s) |",
+    "| stream time to first chunk p50, c=1 (ms) |",
+    "| stream throughput, c=32 (req/s) |",
+    "| wrong answers / requests |",
+    "| gateway RSS idle (MiB) |",
+    "| gateway RSS after load (MiB) |",
+]
+
+
+@pytest.mark.slow
+def test_smoke_run_answers_everything_correctly() -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "overhead.py"), "--smoke"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        # SIGTERM first: the bench turns it into a clean stop of the servers it started.
+        process.terminate()
+        try:
+            stdout, stderr = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        pytest.fail(f"the smoke run took over 120 s\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    assert process.returncode == 0, f"stdout:\n{stdout}\nstderr:\n{stderr}"
+    for row in ROWS:
+        assert row in stdout, f"missing {row!r} in:\n{stdout}"
+    # Every answer was checked and none was wrong: "0/<n>" for both sides.
+    wrong = next(line for line in stdout.splitlines() if line.startswith("| wrong answers"))
+    direct, gateway = (cell.strip() for cell in wrong.split("|")[2:4])
+    assert direct.startswith("0/") and gateway.startswith("0/"), wrong
+    assert int(direct[2:]) > 0 and int(gateway[2:]) > 0, wrong
