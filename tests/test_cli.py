@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ import pytest
 
 from gateway_core.cli import main
 from gateway_core.settings import GatewaySettings
+from gateway_core.testing.process import serve_process
 
 SHIPPED_CATALOG = GatewaySettings().catalog_files[0]
 SANDBOX_MODELS = ["sandbox-echo", "sandbox-embed", "sandbox-image", "sandbox-tts", "sandbox-stt", "sandbox-video"]
@@ -208,60 +206,11 @@ def test_missing_config_option_file_exits_2(clean_env: pytest.MonkeyPatch, capsy
     assert "config file nope.yaml" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_serve_with_two_workers_answers_health(tmp_path: Path) -> None:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway_core",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        env=_env(),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        health = None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                health = httpx.get(f"{base_url}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        assert health is not None, f"no answer; exit code {process.poll()}"
+    with serve_process(_env(), args=["--workers", "2"], cwd=tmp_path) as served:
+        health = httpx.get(f"{served.base_url}/health", timeout=10)
         assert health.status_code == 200
         assert health.json()["status"] == "ok"
         # Each worker built its own runtime from the environment: the catalog is there too.
-        models = httpx.get(f"{base_url}/v1/models", timeout=10)
+        models = httpx.get(f"{served.base_url}/v1/models", timeout=10)
         assert [row["modelId"] for row in models.json()["data"]] == SANDBOX_MODELS
-    finally:
-        # Stop the whole group: the uvicorn supervisor and the workers it spawned.
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        process.communicate()

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ import pytest
 
 from gateway_core.discovery import discover, installed_entry_points
 from gateway_core.plugins import GatewayPluginManager
+from gateway_core.testing.process import serve_process
 
 GOOD_PLUGIN = '''
 """A provider plugin answering offline through the sandbox wire format."""
@@ -220,66 +218,10 @@ def test_allow_list_keeps_unlisted_plugins_unloaded(site: Path, tmp_path: Path) 
     assert (missing["distribution"], missing["version"]) == ("gateway-missing", "4.0.0")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_healthy(process: subprocess.Popen[str], base_url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            _out, err = process.communicate()
-            raise AssertionError(f"gateway exited with {process.returncode}: {err}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("gateway did not answer /health in time")
-
-
-def _stop(process: subprocess.Popen[str]) -> str:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    _out, err = process.communicate()
-    return err
-
-
 def test_serve_with_broken_plugins(site: Path, tmp_path: Path) -> None:
-    port = _free_port()
     env = _env(site, tmp_path, GATEWAY_CATALOG=str(_catalog(tmp_path)))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway_core",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(process, base_url)
+    with serve_process(env, cwd=tmp_path) as served:
+        base_url = served.base_url
         for model, reply in (("good-chat", "goodprov echo: ping"), ("sandbox-chat", "echo: ping")):
             answer = httpx.post(
                 f"{base_url}/v1/chat/completions",
@@ -293,7 +235,5 @@ def test_serve_with_broken_plugins(site: Path, tmp_path: Path) -> None:
         plugins = httpx.get(f"{base_url}/v1/plugins", timeout=10)
         assert plugins.status_code == 200
         _assert_failures(plugins.json()["failed"])
-    finally:
-        stderr = _stop(process)
     for name in ("broken", "asyncbad", "missing"):
-        assert f"gateway: plugin {name!r} not loaded" in stderr
+        assert f"gateway: plugin {name!r} not loaded" in served.stderr[0]
