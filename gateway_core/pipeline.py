@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import secrets
 import time
 from collections.abc import Mapping
@@ -41,13 +42,27 @@ if TYPE_CHECKING:
     from gateway_core.runtime import Runtime
     from gateway_core.stream_run import EventStream
 
-__all__ = ["CallPlan", "CallRequest", "Completion", "Pipeline", "new_id"]
+__all__ = ["CallPlan", "CallRequest", "Completion", "Pipeline", "new_id", "untranslatable"]
+
+log = logging.getLogger("gateway")
 
 #: Catalog operations each route family accepts (spec/models.md §1.5), and the provider
 #: operation (hookspec ``call.operation``) the call is made with.
 ROUTE_OPERATIONS: Mapping[str, tuple[tuple[str, ...], str]] = {
     "chat": (("chat", "responses", "completion", "vision-chat"), "chat"),
 }
+
+
+def untranslatable(plan: CallPlan, exc: Exception) -> GatewayError:
+    """A plugin failed to translate an upstream answer: the upstream sent something its
+    plugin does not understand. Logged with the plugin's traceback; the client gets a 502."""
+    log.error(
+        "provider %r could not translate its upstream's answer (request %s)",
+        plan.provider.name,
+        plan.request.request_id,
+        exc_info=exc,
+    )
+    return GatewayError(502, "upstream_error", "Provider answer could not be translated")
 
 
 def new_id(prefix: str, nbytes: int = 16) -> str:
@@ -262,6 +277,8 @@ class Pipeline:
                 output = plan.provider.hooks.parse_response(plan.call, plan.provider.context, response)
             except ProviderError as exc:
                 raise provider_error_to_gateway(exc) from exc
+            except Exception as exc:
+                raise untranslatable(plan, exc) from exc
             if output is None:
                 raise GatewayError(502, "upstream_error", "Provider answer could not be translated")
             return output

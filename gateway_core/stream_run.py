@@ -18,6 +18,7 @@ import httpx
 from gateway_core.accumulate import OutputAccumulator, output_events
 from gateway_core.errors import GatewayError, ProviderError, provider_error_to_gateway
 from gateway_core.payments import Receipt
+from gateway_core.pipeline import untranslatable
 from gateway_core.streaming import iter_frames
 from gateway_core.transport import UpstreamStream, retry_before_first_byte
 from gateway_core.types import Done, StreamDecoder, StreamEvent, UpstreamFrame, Usage
@@ -94,6 +95,8 @@ class EventStream:
             return provider_error_to_gateway(exc)
         if isinstance(exc, httpx.HTTPError):
             return self.pipeline.runtime.clients.map_failure(self.plan.provider, self.plan.call, exc)
+        if isinstance(exc, Exception) and not isinstance(exc, GatewayError):
+            return untranslatable(self.plan, exc)  # a decoder choked on what the upstream sent
         return exc
 
     def _take(self, events: Iterable[StreamEvent]) -> list[StreamEvent]:
@@ -124,7 +127,9 @@ class EventStream:
                 if type(event) is Done:
                     return
             yield self._take([Done()])[0]
-        except (ProviderError, httpx.HTTPError) as exc:
+        except GatewayError:
+            raise
+        except Exception as exc:
             raise self._mapped(exc) from exc
         finally:
             await self.aclose()

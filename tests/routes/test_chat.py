@@ -453,3 +453,45 @@ def test_slow_first_event_is_bounded_by_the_upstream_timeout_not_the_idle_timeou
     assert response.status_code == 200
     assert read_sse(response)[-1] == (None, "[DONE]")
     assert "compose.error" not in response.text
+
+
+class ConfusedProvider(PacedProvider):
+    """Its translation chokes on every upstream answer (a plugin bug or an upstream change)."""
+
+    @hookimpl
+    def gateway_providers(self, config: Mapping[str, Any]) -> list[ProviderSpec]:
+        return [ProviderSpec(name="confused", settings_model=_KeylessSettings, operations={"chat": OperationSupport()})]
+
+    @hookimpl
+    def gateway_parse_response(
+        self, call: ProviderCall, provider: ProviderContext, response: UpstreamResponse
+    ) -> Output:
+        raise KeyError("choices")
+
+    @hookimpl
+    def gateway_stream_decoder(
+        self, call: ProviderCall, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> StreamDecoder:
+        class Choking(wire.SandboxDecoder):
+            def feed(self, frame: Any) -> Any:
+                raise ValueError("unexpected frame")
+
+        return Choking()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_untranslatable_upstream_answer_is_502(mock_upstream: MockUpstream, stream: bool) -> None:
+    row = {"modelId": "confused", "provider": "confused", "upstreamModelId": "mock/text"}
+    config = {"GATEWAY_PROVIDER_CONFUSED_BASE_URL": mock_upstream.base_url}
+    with _catalog_gateway(row, [("confused", ConfusedProvider())], config) as server:
+        response = httpx.post(
+            server.base_url + "/v1/chat/completions",
+            json={"model": "confused", "stream": stream, "messages": [{"content": "x"}]},
+        )
+    assert response.status_code == 502
+    assert response.json()["error"] == {
+        "message": "Provider answer could not be translated",
+        "type": "upstream_error",
+        "param": None,
+        "code": "upstream_error",
+    }
