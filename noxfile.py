@@ -65,7 +65,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def types(session: nox.Session) -> None:
     session.install(TEST_EXTRA, "mypy>=1.11", "types-PyYAML")
-    session.run("mypy", "gateway_core", *(f"plugins/{name}" for name in PLUGINS))
+    session.install(*(f"./plugins/{name}" for name in PLUGINS))
+    session.run("mypy", "gateway_core", *(f"plugins/{name}/gateway_{name}" for name in PLUGINS))
 
 
 @nox.session

@@ -54,9 +54,10 @@ class OutputAccumulator:
         assert isinstance(args, list)
         if isinstance(event, ToolCallEvent):
             args[:] = [event.arguments]
-            call["meta"] = event.provider_metadata
         elif event.arguments:
             args.append(event.arguments)
+        if event.provider_metadata:
+            call["meta"] = event.provider_metadata
 
     def output(self) -> Output:
         calls = [

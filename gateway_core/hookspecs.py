@@ -160,6 +160,8 @@ def gateway_build_request(call: ProviderCall, provider: ProviderContext) -> Upst
     :param call: the normalized call (read-only).
     :param provider: the instance and its settings.
     :returns: the request; a relative ``url`` is joined to ``provider.settings.base_url``.
+        ``None`` from every impl means the provider cannot do ``call.operation``: the client
+        gets 400 ``invalid_operation``.
 
     Example::
 

@@ -542,7 +542,6 @@ def test_settings_env_names_cover_every_field() -> None:
         "GATEWAY_PROVIDER_MY_PROV_BASE_URL",
         "GATEWAY_PROVIDER_MY_PROV_API_KEY",
         "GATEWAY_PROVIDER_MY_PROV_HEADERS",
-        "GATEWAY_PROVIDER_MY_PROV_TIMEOUT",
         "GATEWAY_PROVIDER_MY_PROV_MAX_CONNECTIONS",
         "GATEWAY_PROVIDER_MY_PROV_REGION",
         "GATEWAY_PROVIDER_MY_PROV_RETRIES",
@@ -605,7 +604,6 @@ _SPEC = {
             id="json-headers",
         ),
         pytest.param("acme", {}, "headers", {}, id="headers-default"),
-        pytest.param("acme", {"GATEWAY_PROVIDER_ACME_TIMEOUT": "2.5"}, "timeout", 2.5, id="timeout"),
         pytest.param("acme", {"GATEWAY_PROVIDER_OTHER_API_KEY": "sk-x"}, "api_key", None, id="other-provider-ignored"),
     ],
 )

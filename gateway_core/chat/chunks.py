@@ -78,6 +78,8 @@ class ChunkEncoder:
         if event.arguments:
             function["arguments"] = event.arguments
         shaped["function"] = function
+        if event.provider_metadata:
+            shaped["providerMetadata"] = event.provider_metadata
         return shaped
 
     def _tool_call(self, event: ToolCallEvent) -> dict[str, Any]:

@@ -94,6 +94,9 @@ class ToolCallDelta:
     id: str | None = None
     name: str | None = None
     arguments: str | None = None
+    #: Provider data the client must send back with this call (for example a thinking
+    #: signature); usually on the call's first or last fragment.
+    provider_metadata: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -24,7 +24,6 @@ class ProviderSettings(BaseModel):
     base_url: str | None = None
     api_key: SecretStr | None = None
     headers: dict[str, str] = {}
-    timeout: float | None = None
     max_connections: int = 256
 
     def is_configured(self) -> bool:

@@ -96,7 +96,7 @@ def start_mock_upstream(host: str = "127.0.0.1", *, uvloop: bool = False, timeou
     root = str(Path(__file__).resolve().parents[3])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-m", "gateway_core.testing.mock_upstream", "--host", host, "--port", "0"]
+    command = [sys.executable, "-P", "-m", "gateway_core.testing.mock_upstream", "--host", host, "--port", "0"]
     command += ["--exit-on-stdin-eof", *(["--uvloop"] if uvloop else [])]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     lines: queue.Queue[bytes] = queue.Queue()

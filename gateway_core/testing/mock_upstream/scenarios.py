@@ -4,7 +4,7 @@ A request selects a scenario with its ``model`` field::
 
     model   := "mock/" name [ "?" params ]
     name    := "text" | "tool" | "tools_parallel" | "error" | "reset"
-             | "midstream_error" | "hang" | "echo"
+             | "midstream_error" | "midstream_reset" | "hang" | "echo"
     params  := key "=" value { "&" key "=" value }     (URL query syntax, values URL-decoded)
 
 Scenarios:
@@ -20,6 +20,8 @@ Scenarios:
 - ``error``: an HTTP error; ``reset``: read the request, then RST the connection.
 - ``midstream_error``: the first two chunks of the text, then an in-band error (a non-stream
   request gets that error as an HTTP error instead).
+- ``midstream_reset``: the first two chunks of the text, then the connection is aborted with
+  an RST (no finish, no closing frames); a non-stream request is reset without an answer.
 - ``hang``: text chunks (cycled) every ``pace_ms`` (default 50) until the client leaves, or
   :data:`HANG_LIMIT_S` (10 min) passes, then finish ``length``.
 
@@ -90,7 +92,9 @@ __all__ = [
 ]
 
 DEFAULT_TEXT = "Hello from the mock upstream."
-SCENARIOS = frozenset({"text", "tool", "tools_parallel", "error", "reset", "midstream_error", "hang", "echo"})
+SCENARIOS = frozenset(
+    {"text", "tool", "tools_parallel", "error", "reset", "midstream_error", "midstream_reset", "hang", "echo"}
+)
 FINISH_REASONS = frozenset({"stop", "length", "content_filter", "tool_calls"})
 _INT_PARAMS = frozenset({"chunks", "usage", "pace_ms", "first_ms", "status", "fail_first"})
 _KNOWN_PARAMS = _INT_PARAMS | {"text", "finish", "message"}
@@ -224,9 +228,11 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A 200 answer. ``steps`` is single-use and may be long (``hang``)."""
+    """A 200 answer. ``steps`` is single-use and may be long (``hang``). ``reset``: after the
+    steps, abort the connection with an RST instead of ending the answer (``midstream_reset``)."""
 
     steps: Iterator[Step]
+    reset: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +374,9 @@ def build_plan(scenario: Scenario, body: Mapping[str, Any], seq: int) -> Plan:
     elif name == "midstream_error":
         contents = [TextDelta(p) for p in _split(scenario.text() or "", chunks)[:2]]
         return Answer(_steps(scenario, contents, StreamError(scenario.status, scenario.message), body, pace_ms))
+    elif name == "midstream_reset":
+        contents = [TextDelta(p) for p in _split(scenario.text() or "", chunks)[:2]]
+        return Answer(_steps(scenario, contents, None, body, pace_ms), reset=True)
     else:  # hang
         contents = _hang_contents(_split(scenario.text() or "", chunks) or ["tick "])
         finish = Finish("length", None)

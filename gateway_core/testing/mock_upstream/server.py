@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from . import wire_openai, wire_sandbox
+from . import wire_anthropic, wire_openai, wire_sandbox
 from .log import LogEntry, RequestLog
 from .scenarios import (
     Answer,
@@ -50,6 +50,7 @@ __all__ = ["MAX_BODY_BYTES", "MAX_HEAD_BYTES", "WIRES", "MockServer", "match_wir
 WIRES: dict[str, WireFormat] = {
     "/chat/completions": wire_openai.WIRE,
     "/chat": wire_sandbox.WIRE,
+    "/messages": wire_anthropic.WIRE,
 }
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -401,6 +402,10 @@ class MockServer:
         for i, step in enumerate(plan.steps):
             await _pace(step.delay_s, i)
             events.append(step.event)
+        if plan.reset:
+            entry.finish("reset")
+            _abort_with_rst(writer)
+            return False
         result = collect(events)
         if result.error is not None:
             return await self._error(writer, entry, wire, result.error.status, result.error.message, keep)
@@ -436,6 +441,11 @@ class MockServer:
                 if isinstance(step.event, StreamError):
                     errored = True
                     break
+            if plan.reset:
+                # Every frame so far was flushed; the client sees them, then the RST.
+                entry.finish("reset")
+                _abort_with_rst(writer)
+                return False
             await self._frames(writer, entry, renderer.end(errored=errored))
             writer.write(b"0\r\n\r\n")
             await writer.drain()

@@ -1,0 +1,16 @@
+"""The openai plugin passes the core's provider contract suite over loopback sockets."""
+
+from __future__ import annotations
+
+from gateway_core.testing.contract import ProviderContractSuite
+from gateway_core.testing.mock_upstream import MockUpstream
+
+
+class TestOpenAIContract(ProviderContractSuite):
+    provider_name = "openai"
+
+    def provider_config(self, upstream: MockUpstream) -> dict[str, str]:
+        return {
+            "GATEWAY_PROVIDER_OPENAI_BASE_URL": upstream.base_url + "/v1",
+            "GATEWAY_PROVIDER_OPENAI_API_KEY": "sk-test",
+        }
