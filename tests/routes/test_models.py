@@ -28,7 +28,9 @@ def _sandbox_catalog() -> Path:
     not change whenever provider rows are added to the shipped catalog."""
     rows = yaml.safe_load((REPO / "catalog.yaml").read_text(encoding="utf-8"))["models"]
     path = Path(tempfile.mkdtemp(prefix="sandbox-catalog-")) / "catalog.yaml"
-    path.write_text(yaml.safe_dump({"models": [r for r in rows if r["provider"] == "sandbox"]}, sort_keys=False), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({"models": [r for r in rows if r["provider"] == "sandbox"]}, sort_keys=False), encoding="utf-8"
+    )
     return path
 
 
