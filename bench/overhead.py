@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -40,6 +40,7 @@ from typing import IO, Any, TypeVar
 import httpx
 import orjson
 
+from gateway_core.testing.keys import mint_test_key
 from gateway_core.testing.mock_upstream import MockUpstream, start_mock_upstream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +68,8 @@ SMOKE_TIMEOUT_S = 90.0
 DIRECT = "upstream direct"
 GATEWAY = "gateway"
 _JSON = {"content-type": "application/json"}
+# The gateway's Compose Key secret for this run (a throwaway store in a temp dir).
+KEY_SECRET = "bench-" + "0" * 32
 _T = TypeVar("_T")
 
 
@@ -100,6 +103,7 @@ class Target:
     stream_body: bytes
     message_text: Callable[[Any], Any]
     frame_text: Callable[[Any], Any]
+    headers: Mapping[str, str] = field(default_factory=lambda: dict(_JSON))
 
 
 def _body(model: str, *, stream: bool) -> bytes:
@@ -118,7 +122,8 @@ def _direct_target(base_url: str) -> Target:
     )
 
 
-def _gateway_target(base_url: str) -> Target:
+def _gateway_target(base_url: str, api_key: str) -> Target:
+    # Paid with a Compose Key, so the key's hold and settlement are on the measured path.
     return Target(
         name=GATEWAY,
         url=base_url + "/v1/chat/completions",
@@ -126,6 +131,7 @@ def _gateway_target(base_url: str) -> Target:
         stream_body=_body(PUBLIC_MODEL, stream=True),
         message_text=lambda body: body["choices"][0]["message"]["content"],
         frame_text=lambda frame: (frame.get("choices") or [{}])[0].get("delta", {}).get("content"),
+        headers={**_JSON, "authorization": f"Bearer {api_key}"},
     )
 
 
@@ -157,7 +163,7 @@ async def _nonstream(client: httpx.AsyncClient, target: Target, tally: Tally) ->
     """Latency in seconds of one checked non-stream request, or None when the answer was wrong."""
     start = time.perf_counter()
     try:
-        response = await client.post(target.url, content=target.nonstream_body, headers=_JSON)
+        response = await client.post(target.url, content=target.nonstream_body, headers=target.headers)
         # The clock stops once the body is in; checking it is the client's cost, not the server's.
         elapsed = time.perf_counter() - start
         if response.status_code != 200:
@@ -178,7 +184,7 @@ async def _stream(client: httpx.AsyncClient, target: Target, tally: Tally) -> fl
     first: float | None = None
     last = ""
     try:
-        async with client.stream("POST", target.url, content=target.stream_body, headers=_JSON) as response:
+        async with client.stream("POST", target.url, content=target.stream_body, headers=target.headers) as response:
             if response.status_code != 200:
                 await response.aread()
                 raise WrongAnswer(f"status {response.status_code}: {response.text[:200]}")
@@ -347,6 +353,10 @@ def _rss_kib(pid: int) -> int | None:
     return None
 
 
+def _store_url(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'gateway.db'}"
+
+
 def _start_gateway(upstream_url: str, workdir: Path, log: IO[bytes]) -> tuple[subprocess.Popen[bytes], str]:
     catalog = workdir / "catalog.yaml"
     # JSON is YAML; the catalog loader takes a list of rows.
@@ -356,6 +366,8 @@ def _start_gateway(upstream_url: str, workdir: Path, log: IO[bytes]) -> tuple[su
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["GATEWAY_CATALOG"] = str(catalog)
     env["GATEWAY_PROVIDER_SANDBOX_BASE_URL"] = upstream_url
+    env["GATEWAY_STORE_URL"] = _store_url(workdir)
+    env["GATEWAY_KEY_SECRET"] = KEY_SECRET
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     port = _free_port()
     command = [sys.executable, "-m", "gateway_core", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -499,7 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _wait_healthy(gateway, gateway_url, Path(log.name))
             pinned = _pin(gateway.pid, GATEWAY_CPU) and pinned
             rss_idle = _rss_kib(gateway.pid)
-            targets = (_direct_target(mock.base_url), _gateway_target(gateway_url))
+            api_key = mint_test_key(_store_url(Path(tmp)), KEY_SECRET)
+            targets = (_direct_target(mock.base_url), _gateway_target(gateway_url, api_key))
             started = time.monotonic()
             results = _run_client(_bounded(_measure(targets, tallies, args), args.timeout))
             wall = time.monotonic() - started

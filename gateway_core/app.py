@@ -25,6 +25,8 @@ log = logging.getLogger("gateway")
 
 
 def _error_response(error: GatewayError) -> Response:
+    if error.raw_body is not None:
+        return Response(error.raw_body, status_code=error.status, headers=error.headers, media_type="application/json")
     return json_response(error.envelope(), status=error.status, headers=error.headers)
 
 

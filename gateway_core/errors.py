@@ -123,6 +123,7 @@ class GatewayError(Exception):
         details: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         retryable: bool = False,
+        raw_body: bytes | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -134,6 +135,9 @@ class GatewayError(Exception):
         self.retryable = retryable
         #: Upstream attempts made before this error (set by the retry loop).
         self.attempts = 1
+        #: A body sent instead of the envelope: only the x402 challenge, whose body is the raw
+        #: ``PaymentRequired`` object (spec/errors-and-headers.md §1, the single exception).
+        self.raw_body = raw_body
 
     @property
     def type(self) -> str:

@@ -16,7 +16,7 @@ import orjson
 from gateway_core.errors import error_body
 from gateway_core.streaming import Message, Receive, Scope, Send
 
-__all__ = ["ALLOW_HEADERS", "EXPOSE_HEADERS", "GatewayHTTPMiddleware", "request_id_of"]
+__all__ = ["ALLOW_HEADERS", "EXPOSE_HEADERS", "GatewayHTTPMiddleware", "public_origin", "request_id_of"]
 
 log = logging.getLogger("gateway")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -51,6 +51,20 @@ _STATIC_CORS = [
 def request_id_of(scope: Scope) -> str:
     """The request id the middleware assigned (spec/errors-and-headers.md §4)."""
     return str(scope.get("gateway.request_id") or "")
+
+
+def public_origin(scope: Scope, configured: str | None) -> str:
+    """``GATEWAY_PUBLIC_URL``, else ``X-Forwarded-Proto`` (or the scheme) + ``://`` +
+    ``X-Forwarded-Host`` (or ``Host``) (spec/README.md § Base URL and transport)."""
+    if configured:
+        return configured
+    proto = _header(scope, b"x-forwarded-proto")
+    host = _header(scope, b"x-forwarded-host") or _header(scope, b"host")
+    scheme = proto.decode("latin-1").split(",")[0].strip() if proto else str(scope.get("scheme") or "http")
+    if host:
+        return f"{scheme}://{host.decode('latin-1').split(',')[0].strip()}"
+    server = scope.get("server") or ("localhost", None)
+    return f"{scheme}://{server[0]}" + (f":{server[1]}" if server[1] else "")
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

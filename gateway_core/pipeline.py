@@ -87,6 +87,10 @@ class CallRequest:
     temperature: float | None = None
     custom_params: dict[str, Any] | None = None
     max_payment_amount_wei: int | None = None
+    #: ``<METHOD>``, path and public URL of the request: the x402 resource and receipt action.
+    method: str = "POST"
+    path: str = "/"
+    resource_url: str = ""
 
 
 @dataclass
@@ -195,6 +199,10 @@ class Pipeline:
                 operation=operation,
                 input_tokens_estimate=input_estimate,
                 max_output_tokens=cap,
+                method=request.method,
+                path=request.path,
+                resource_url=request.resource_url,
+                request_id=request.request_id,
                 max_payment_amount_wei=request.max_payment_amount_wei,
             )
         )
@@ -313,10 +321,14 @@ class Pipeline:
         if plan.settled:
             return None
         plan.settled = True
-        return await self.payments.settle(plan.authorization, usage, usage_source)
+        # Shielded: a client leaving during settlement must not roll back a charge half-way
+        # (the call was delivered) nor leave the hold for the sweeper.
+        return await asyncio.shield(
+            self.payments.settle(plan.authorization, usage, usage_source, stream=plan.call.stream)
+        )
 
     async def release(self, plan: CallPlan) -> None:
         if plan.settled:
             return
         plan.settled = True
-        await self.payments.release(plan.authorization)
+        await asyncio.shield(self.payments.release(plan.authorization))

@@ -17,9 +17,11 @@ from typing import Any
 from gateway_core.catalog import Catalog, CatalogError, CatalogRow
 from gateway_core.discovery import PluginFailure
 from gateway_core.payments import NoPayment, PaymentGate
+from gateway_core.payments.service import Payments, check_payment_settings, open_payments
 from gateway_core.pipeline import Pipeline
 from gateway_core.plugins import GatewayPluginManager
 from gateway_core.settings import GatewaySettings
+from gateway_core.store import Store
 from gateway_core.transport import UpstreamClients
 
 __all__ = ["Runtime", "build_runtime"]
@@ -41,7 +43,13 @@ class Runtime:
         self.catalog = catalog
         self._plugin_rows = dict(plugin_rows or {})
         self.clients = UpstreamClients()
+        # An explicit gate (``NoPayment`` when embedding without payments) replaces the real
+        # one, which needs the store and is built in :meth:`start`.
+        self._payments_override = payments
         self.pipeline = Pipeline(self, payments or NoPayment())
+        self.store: Store | None = None
+        self.payments: Payments | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- what the model routes need -----------------------------------------------------------
 
@@ -74,7 +82,12 @@ class Runtime:
         return True
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.clients.start(list(self.plugins.providers.values()))
+        if self._payments_override is None:
+            self.store = await Store.open(self.settings.store_url, migrate=True)
+            self.payments = await open_payments(self.settings, self.store)
+            self.pipeline.payments = self.payments
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_catalog)
         except (NotImplementedError, RuntimeError, ValueError, AttributeError):
@@ -84,6 +97,10 @@ class Runtime:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.clients.aclose()
+        if self.payments is not None:
+            await self.payments.aclose()
+        if self.store is not None:
+            await self.store.close()
 
 
 def _record(plugins: GatewayPluginManager, provider_name: str, error: str) -> None:
@@ -146,6 +163,8 @@ def build_runtime(
     file_catalog = Catalog.load(
         settings.catalog_files, settings.extended_catalog_files, provider_priority=settings.provider_priority
     )
+    if payments is None:
+        check_payment_settings(settings)
     plugins = GatewayPluginManager()
     plugins.register_defaults()
     for name, plugin in extra_plugins:

@@ -22,6 +22,7 @@ import pytest
 
 from gateway_core.discovery import discover, installed_entry_points
 from gateway_core.plugins import GatewayPluginManager
+from gateway_core.testing.keys import mint_test_key
 from gateway_core.testing.process import serve_process
 
 GOOD_PLUGIN = '''
@@ -224,12 +225,17 @@ def test_allow_list_keeps_unlisted_plugins_unloaded(site: Path, tmp_path: Path) 
 
 
 def test_serve_with_broken_plugins(site: Path, tmp_path: Path) -> None:
-    env = _env(site, tmp_path, GATEWAY_CATALOG=str(_catalog(tmp_path)))
+    store_url, secret = f"sqlite:///{tmp_path / 'gateway.db'}", "s" * 32
+    env = _env(
+        site, tmp_path, GATEWAY_CATALOG=str(_catalog(tmp_path)), GATEWAY_STORE_URL=store_url, GATEWAY_KEY_SECRET=secret
+    )
     with serve_process(env, cwd=tmp_path) as served:
         base_url = served.base_url
+        auth = {"authorization": f"Bearer {mint_test_key(store_url, secret)}"}
         for model, reply in (("good-chat", "goodprov echo: ping"), ("sandbox-chat", "echo: ping")):
             answer = httpx.post(
                 f"{base_url}/v1/chat/completions",
+                headers=auth,
                 json={"model": model, "messages": [{"role": "user", "content": "ping"}]},
                 timeout=10,
             )

@@ -736,6 +736,7 @@ def test_availability_follows_is_configured(
 
         answer = httpx.post(
             f"{gateway.base_url}/v1/chat/completions",
+            headers=gateway.auth,
             json={"model": "x", "messages": [{"role": "user", "content": "hello there"}]},
             timeout=10,
         )

@@ -13,7 +13,7 @@ from gateway_core.chat import normalize_chat_request
 from gateway_core.chat.chunks import ChunkEncoder, error_frame
 from gateway_core.chat.completion import completion_body
 from gateway_core.errors import GatewayError
-from gateway_core.http import request_id_of
+from gateway_core.http import public_origin, request_id_of
 from gateway_core.pipeline import CallPlan, CallRequest
 from gateway_core.routes._body import read_json_body
 from gateway_core.routes._json import json_response
@@ -73,6 +73,12 @@ async def _chat_frames(stream: EventStream, encoder: ChunkEncoder) -> AsyncItera
     yield DONE_FRAME
 
 
+def _resource_url(request: Request, runtime: Runtime) -> str:
+    query = request.url.query
+    origin = public_origin(request.scope, runtime.settings.public_url)
+    return origin + request.url.path + (f"?{query}" if query else "")
+
+
 @router.post("/v1/chat/completions")
 @router.post("/api/inference")
 async def chat_completions(request: Request) -> Response:
@@ -93,6 +99,9 @@ async def chat_completions(request: Request) -> Response:
         temperature=chat.temperature,
         custom_params=chat.custom_params,
         max_payment_amount_wei=chat.max_payment_amount_wei,
+        method=request.method,
+        path=request.url.path,
+        resource_url=_resource_url(request, runtime),
     )
     pipeline = runtime.pipeline
     plan = await pipeline.prepare(call_request)

@@ -22,13 +22,15 @@ async def health(request: Request) -> Response:
 
     runtime: Runtime = request.app.state.runtime
     now = datetime.now(UTC)
+    healthy = runtime.store is None or await runtime.store.ping()
     return json_response(
         {
-            "status": "ok",
+            "status": "ok" if healthy else "degraded",
             "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
             "version": __version__,
             "sandbox": runtime.settings.sandbox,
-        }
+        },
+        status=200 if healthy else 503,
     )
 
 

@@ -130,7 +130,8 @@ class ProviderContractSuite:
 
     @pytest.fixture
     def client(self, contract_gateway: GatewayServer) -> Iterator[httpx.Client]:
-        with httpx.Client(base_url=contract_gateway.base_url, timeout=30) as client:
+        # Calls are paid like any client's: with the test server's funded Compose Key.
+        with httpx.Client(base_url=contract_gateway.base_url, headers=contract_gateway.auth, timeout=30) as client:
             yield client
 
     @staticmethod
@@ -195,7 +196,10 @@ class ProviderContractSuite:
         assert response.headers["content-type"].startswith("text/event-stream")
         frames = read_sse(response)
         assert frames[-1] == (None, "[DONE]")
-        chunks = [data for _, data in frames[:-1]]
+        event, receipt = frames[-2]
+        assert event == "compose.receipt", "a paid stream ends with its receipt, then [DONE]"
+        assert receipt["type"] == "compose.receipt" and int(receipt["finalAmountWei"]) > 0
+        chunks = [data for event, data in frames[:-1] if event is None]
         assert len({(c["id"], c["created"], c["model"]) for c in chunks}) == 1
         content_chunks = [c for c in chunks if c["choices"]]
         assert content_chunks[0]["choices"][0]["delta"]["role"] == "assistant"
@@ -209,7 +213,7 @@ class ProviderContractSuite:
 
     def test_usage_estimated_when_provider_sends_none(self, client: httpx.Client) -> None:
         frames = read_sse(self.chat(client, "contract-text-nousage", stream=True))
-        usage = frames[-2][1]["usage"]
+        usage = next(data for event, data in frames if event is None and data != "[DONE]" and "usage" in data)["usage"]
         assert usage["usage_source"] == "estimated"
         assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
 

@@ -5,7 +5,7 @@ point, so any project that installs ``gateway-core`` gets them).
 - ``gateway_server`` (function): a factory ``gateway_server(config, extra_plugins=())`` that
   starts a gateway on loopback and stops it after the test.
 - ``gateway_client`` (function): an ``httpx.Client`` bound to a gateway on its embedded
-  defaults (sandbox provider, shipped catalog).
+  defaults (sandbox provider, shipped catalog), paying with the server's Compose Key.
 """
 
 from __future__ import annotations
@@ -48,5 +48,5 @@ def gateway_server() -> Iterator[GatewayFactory]:
 @pytest.fixture
 def gateway_client(gateway_server: GatewayFactory) -> Iterator[httpx.Client]:
     server = gateway_server({})
-    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+    with httpx.Client(base_url=server.base_url, headers=server.auth, timeout=30) as client:
         yield client

@@ -8,7 +8,6 @@ carries ``extensions``, so these tests need the ``x402[evm,extensions]`` extras 
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
@@ -29,7 +28,7 @@ from x402.mechanisms.evm.types import AUTHORIZATION_TYPES
 from x402.mechanisms.evm.upto import UptoEvmScheme
 from x402.mechanisms.evm.v1 import constants as sdk_v1_constants
 from x402.schemas.v1 import PaymentRequiredV1, PaymentRequirementsV1
-from x402_testkit import FACILITATOR, PAY_TO, ROW, MemoryLedger
+from x402_testkit import ASSET, FACILITATOR, NETWORK, PAY_TO, ROW, fund
 
 from gateway_core.payments.sandbox import SandboxFacilitator
 from gateway_core.payments.sandbox.constants import PERMIT2_ADDRESS, UPTO_PERMIT2_PROXY_ADDRESS
@@ -91,11 +90,10 @@ def _sdk_client(account, scheme):
 
 
 @pytest.fixture
-def sdk_setup():
+def sdk_setup(ledger, run):
     """A funded SDK account and a sandbox facilitator on the real clock (the SDK signs with time.time())."""
-    ledger = MemoryLedger()
     account = Account.create()
-    asyncio.run(ledger.fund(ROW.network, ROW.usdc_address, account.address, 5_000_000))
+    run(fund(ledger, account.address, 5_000_000))
     return account, ledger, SandboxFacilitator(ledger, FACILITATOR, ROW)
 
 
@@ -114,28 +112,28 @@ def test_sdk_constants_match_ours() -> None:
 @pytest.mark.parametrize(
     ("scheme", "charge"), [pytest.param("upto", 23, id="upto"), pytest.param("exact", M, id="exact")]
 )
-def test_sdk_payload_is_accepted_verified_and_settled(scheme, charge, sdk_setup) -> None:
+def test_sdk_payload_is_accepted_verified_and_settled(scheme, charge, sdk_setup, run) -> None:
     account, ledger, sandbox = sdk_setup
     client = _sdk_client(account, scheme)
 
-    async def run():
+    async def pay():
         sdk_payload = await client.create_payment_payload(_challenge())
         accepted = _accept(decode_payment_header(encode_payment_signature_header(sdk_payload)))
         accepted = accepted.verified(await sandbox.verify(accepted.payload, accepted.requirement))
         outcome = await settle_with_retry(sandbox, accepted.payload, accepted.settle_requirement(charge))
         return sdk_payload, accepted, outcome
 
-    sdk_payload, accepted, outcome = asyncio.run(run())
+    sdk_payload, accepted, outcome = run(pay())
     assert sdk_payload.accepted.scheme == accepted.scheme == scheme
     assert accepted.payer == account.address.lower()
     assert outcome.status == "settled" and outcome.response is not None
     assert outcome.response.amount == str(charge)
-    payee = asyncio.run(ledger.account(ROW.network, ROW.usdc_address, PAY_TO))
+    payee = run(ledger.ledger_account(NETWORK, ASSET, PAY_TO))
     assert payee.balance == charge
 
 
 @pytest.mark.parametrize("scheme", ["upto", "exact"])
-def test_sdk_httpx_transport_pays_a_gateway_challenge(scheme, sdk_setup) -> None:
+def test_sdk_httpx_transport_pays_a_gateway_challenge(scheme, sdk_setup, run) -> None:
     """The SDK's httpx transport meets a 402 built by us, pays, and reads our PAYMENT-RESPONSE."""
     account, ledger, sandbox = sdk_setup
     charges = {"upto": 23, "exact": M}
@@ -162,19 +160,19 @@ def test_sdk_httpx_transport_pays_a_gateway_challenge(scheme, sdk_setup) -> None
 
     transport = x402_httpx_transport(_sdk_client(account, scheme), transport=httpx.MockTransport(gateway))
 
-    async def run():
+    async def call():
         async with httpx.AsyncClient(transport=transport) as http:
             return await http.post("http://127.0.0.1:3000/v1/chat/completions", json={"model": "sandbox-echo"})
 
-    response = asyncio.run(run())
+    response = run(call())
     assert response.status_code == 200
     settled = decode_payment_response_header(response.headers["PAYMENT-RESPONSE"])
     assert settled.success and settled.amount == str(charges[scheme])
     assert settled.payer == account.address.lower()
-    assert asyncio.run(ledger.account(ROW.network, ROW.usdc_address, PAY_TO)).balance == charges[scheme]
+    assert run(ledger.ledger_account(NETWORK, ASSET, PAY_TO)).balance == charges[scheme]
 
 
-def test_sdk_v1_exact_payload_is_upgraded_and_verified(sdk_setup, monkeypatch) -> None:
+def test_sdk_v1_exact_payload_is_upgraded_and_verified(sdk_setup, monkeypatch, run) -> None:
     account, _, sandbox = sdk_setup
     # The SDK's v1 client knows chain ids by legacy name only; teach it the sandbox's.
     monkeypatch.setitem(sdk_v1_constants.V1_NETWORK_CHAIN_IDS, "sandbox", ROW.chain_id)
@@ -196,11 +194,11 @@ def test_sdk_v1_exact_payload_is_upgraded_and_verified(sdk_setup, monkeypatch) -
         ]
     )
 
-    async def run():
+    async def pay():
         v1 = await client.create_payment_payload(required)
         accepted = _accept(decode_payment_header(encode_payment_signature_header(v1)))
         return accepted, await sandbox.verify(accepted.payload, accepted.requirement)
 
-    accepted, verified = asyncio.run(run())
+    accepted, verified = run(pay())
     assert accepted.version == 1 and accepted.payload.accepted.scheme == "exact"
     assert verified.is_valid, verified.invalid_reason

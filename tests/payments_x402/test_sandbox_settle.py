@@ -5,69 +5,84 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from typing import get_args
 
 import pytest
-from x402_testkit import FACILITATOR, NOW, PAY_TO, ROW
+from x402_testkit import ASSET, FACILITATOR, NETWORK, NOW, OTHER, PAY_TO, ROW
 
 from gateway_core.errors import GatewayError
 from gateway_core.payments.sandbox import (
-    account_document,
+    LEDGER_FAILURE_REASONS,
+    load_account_document,
     parse_facilitator_request,
     settle_response_body,
     sign_exact,
     sign_upto,
     supported_response_body,
 )
-from gateway_core.payments.sandbox.constants import MAX_UINT256
+from gateway_core.payments.sandbox.constants import MAX_UINT256, SANDBOX_SCHEMES
+from gateway_core.payments.sandbox.facilitator import REASON_MESSAGES
 from gateway_core.payments.x402 import exact_requirement, upto_requirement
+from gateway_core.payments.x402.payloads import parse_upto
+from gateway_core.store import LedgerTransfer, Store, TransferOutcome
+from gateway_core.store.records import TransferFailure
 
 EXACT = exact_requirement(ROW, pay_to=PAY_TO, amount=6208, max_timeout_seconds=600)
 UPTO = upto_requirement(ROW, pay_to=PAY_TO, amount=1_000_000, max_timeout_seconds=600, facilitator_address=FACILITATOR)
 TX_HASH = re.compile(r"^0x[0-9a-f]{64}$")
 
 
-def _balance(ledger, address):
-    return asyncio.run(ledger.account(ROW.network, ROW.usdc_address, address)).balance
+def _balance(run, ledger, address):
+    return run(ledger.ledger_account(NETWORK, ASSET, address)).balance
 
 
-def test_exact_settles_the_full_value_once(payer, ledger, sandbox) -> None:
+def test_exact_settles_the_full_value_once(payer, ledger, sandbox, run) -> None:
     payload = sign_exact(EXACT, payer, now=NOW)
-    first = asyncio.run(sandbox.settle(payload, EXACT))
+    first = run(sandbox.settle(payload, EXACT))
     assert first.success and TX_HASH.match(first.transaction)
     assert (first.network, first.payer, first.amount) == ("eip155:31337", payer.address, "6208")
-    assert (_balance(ledger, payer.address), _balance(ledger, PAY_TO)) == (5_000_000 - 6208, 6208)
+    assert (_balance(run, ledger, payer.address), _balance(run, ledger, PAY_TO)) == (5_000_000 - 6208, 6208)
 
-    second = asyncio.run(sandbox.settle(payload, EXACT))
+    second = run(sandbox.settle(payload, EXACT))
     assert not second.success
     assert (second.error_reason, second.transaction) == ("invalid_exact_evm_nonce_already_used", "")
-    assert _balance(ledger, PAY_TO) == 6208
+    assert _balance(run, ledger, PAY_TO) == 6208
 
 
-def test_upto_settles_the_charge_and_reduces_the_permit2_allowance(payer, ledger, sandbox) -> None:
+@pytest.mark.parametrize(
+    ("approved", "left"),
+    [
+        pytest.param(1_000_000, 1_000_000 - 23, id="finite"),
+        # The store keeps the ERC-20 convention: an unlimited approval is never decremented.
+        pytest.param(MAX_UINT256, MAX_UINT256, id="unlimited"),
+    ],
+)
+def test_upto_settles_the_charge_and_reduces_the_permit2_allowance(approved, left, payer, ledger, sandbox, run) -> None:
+    run(ledger.ledger_approve(NETWORK, ASSET, payer.address, "permit2", approved))
     payload = sign_upto(UPTO, payer, now=NOW)
     charge = UPTO.model_copy(update={"amount": "23"})
-    first = asyncio.run(sandbox.settle(payload, charge))
+    first = run(sandbox.settle(payload, charge))
     assert first.success and TX_HASH.match(first.transaction) and first.amount == "23"
-    account = asyncio.run(ledger.account(ROW.network, ROW.usdc_address, payer.address))
-    assert (account.balance, account.permit2_allowance) == (5_000_000 - 23, MAX_UINT256 - 23)
+    account = run(ledger.ledger_account(NETWORK, ASSET, payer.address))
+    assert (account.balance, account.permit2_allowance) == (5_000_000 - 23, left)
     assert account.spender_allowance == MAX_UINT256  # Compose Key allowance untouched
 
-    second = asyncio.run(sandbox.settle(payload, charge))
+    second = run(sandbox.settle(payload, charge))
     assert (second.success, second.error_reason) == (False, "permit2_invalid_nonce")
-    assert _balance(ledger, PAY_TO) == 23
+    assert _balance(run, ledger, PAY_TO) == 23
 
 
-def test_upto_settles_up_to_the_permitted_amount_only(payer, sandbox) -> None:
+def test_upto_settles_up_to_the_permitted_amount_only(payer, sandbox, run) -> None:
     payload = sign_upto(UPTO, payer, now=NOW)
-    assert asyncio.run(sandbox.settle(payload, UPTO.model_copy(update={"amount": "1000001"}))).error_reason == (
+    assert run(sandbox.settle(payload, UPTO.model_copy(update={"amount": "1000001"}))).error_reason == (
         "invalid_upto_evm_payload_settlement_exceeds_amount"
     )
-    assert asyncio.run(sandbox.settle(payload, UPTO)).amount == "1000000"
+    assert run(sandbox.settle(payload, UPTO)).amount == "1000000"
 
 
-def test_upto_zero_settle_does_not_consume_the_nonce(payer, ledger, sandbox) -> None:
+def test_upto_zero_settle_does_not_consume_the_nonce(payer, ledger, sandbox, run) -> None:
     payload = sign_upto(UPTO, payer, now=NOW)
-    zero = asyncio.run(sandbox.settle(payload, UPTO.model_copy(update={"amount": "0"})))
+    zero = run(sandbox.settle(payload, UPTO.model_copy(update={"amount": "0"})))
     assert json.loads(settle_response_body(zero)) == {
         "success": True,
         "transaction": "",
@@ -75,13 +90,15 @@ def test_upto_zero_settle_does_not_consume_the_nonce(payer, ledger, sandbox) -> 
         "payer": payer.address,
         "amount": "0",
     }
-    assert ledger.nonces == set() and ledger.transfers == []
-    assert asyncio.run(sandbox.settle(payload, UPTO.model_copy(update={"amount": "5"}))).success
+    nonce = parse_upto(payload.payload).nonce_key
+    assert not run(ledger.ledger_nonce_used(NETWORK, ASSET, payer.address, nonce))
+    assert run(ledger.ledger_transfers(NETWORK, ASSET, payer.address)) == []
+    assert run(sandbox.settle(payload, UPTO.model_copy(update={"amount": "5"}))).success
 
 
-def test_settle_runs_the_verify_checks(payer, sandbox) -> None:
+def test_settle_runs_the_verify_checks(payer, sandbox, run) -> None:
     expired = sign_exact(EXACT, payer, now=NOW, valid_before=NOW)
-    response = asyncio.run(sandbox.settle(expired, EXACT))
+    response = run(sandbox.settle(expired, EXACT))
     assert json.loads(settle_response_body(response)) == {
         "success": False,
         "errorReason": "invalid_exact_evm_payload_authorization_valid_before",
@@ -99,35 +116,78 @@ def test_settle_runs_the_verify_checks(payer, sandbox) -> None:
         pytest.param(sign_upto, UPTO, "permit2_invalid_nonce", id="upto"),
     ],
 )
-def test_concurrent_settles_of_one_authorization_move_funds_once(sign, requirement, reason, payer, ledger, sandbox):
+def test_concurrent_settles_of_one_authorization_move_funds_once(
+    sign, requirement, reason, payer, ledger, sandbox, run
+):
     payload = sign(requirement, payer, now=NOW)
 
     async def race():
         return await asyncio.gather(*(sandbox.settle(payload, requirement) for _ in range(5)))
 
-    responses = asyncio.run(race())
+    responses = run(race())
     assert sum(response.success for response in responses) == 1
     assert {response.error_reason for response in responses if not response.success} == {reason}
-    assert len(ledger.transfers) == 1
+    assert len(run(ledger.ledger_transfers(NETWORK, ASSET, payer.address))) == 1
+    assert _balance(run, ledger, PAY_TO) == int(requirement.amount)
 
 
-def test_ledger_refusal_after_checks_maps_to_the_scheme_reason(payer, ledger, sandbox) -> None:
-    # Funds leave between the checks and the transfer (another settlement won): the ledger decides.
-    payload = sign_upto(UPTO, payer, now=NOW)
-    original = ledger.transfer
-
-    async def drain_then_transfer(transfer):
-        ledger.accounts[(ROW.network, ROW.usdc_address.lower(), payer.address)].balance = 0
-        return await original(transfer)
-
-    ledger.transfer = drain_then_transfer
-    response = asyncio.run(sandbox.settle(payload, UPTO.model_copy(update={"amount": "23"})))
-    assert (response.success, response.error_reason) == (False, "insufficient_funds")
+async def _drain(ledger, payer):
+    # Store's own method: the instance's ledger_transfer is the patched one.
+    drained = await Store.ledger_transfer(ledger, LedgerTransfer(NETWORK, ASSET, payer.address, OTHER, 5_000_000))
+    assert drained.ok
 
 
-def test_account_document_after_a_transfer(payer, ledger, sandbox) -> None:
-    response = asyncio.run(sandbox.settle(sign_exact(EXACT, payer, now=NOW), EXACT))
-    document = account_document(asyncio.run(ledger.account(ROW.network, ROW.usdc_address, payer.address)))
+async def _revoke_permit2(ledger, payer):
+    await ledger.ledger_approve(NETWORK, ASSET, payer.address, "permit2", 22)
+
+
+CHARGE_23 = UPTO.model_copy(update={"amount": "23"})
+
+
+@pytest.mark.parametrize(
+    ("sign", "requirement", "interfere", "reason"),
+    [
+        pytest.param(sign_upto, CHARGE_23, _drain, "insufficient_funds", id="upto-funds"),
+        pytest.param(sign_upto, CHARGE_23, _revoke_permit2, "permit2_allowance_required", id="upto-allowance"),
+        pytest.param(sign_exact, EXACT, _drain, "insufficient_funds", id="exact-funds"),
+    ],
+)
+def test_ledger_refusal_after_checks_maps_to_the_scheme_reason(
+    sign, requirement, interfere, reason, payer, ledger, sandbox, run, monkeypatch
+) -> None:
+    # The account changes between the checks and the transfer (another settlement won): the
+    # store refuses the transfer, and its reason decides the answer.
+    payload = sign(requirement, payer, now=NOW)
+    original = ledger.ledger_transfer
+
+    async def interfere_then_transfer(transfer, **options):
+        await interfere(ledger, payer)
+        return await original(transfer, **options)
+
+    monkeypatch.setattr(ledger, "ledger_transfer", interfere_then_transfer)
+    response = run(sandbox.settle(payload, requirement))
+    assert (response.success, response.error_reason) == (False, reason)
+    assert response.error_message == REASON_MESSAGES[reason]
+    assert _balance(run, ledger, PAY_TO) == 0
+
+
+def test_ledger_failure_table_covers_every_store_reason() -> None:
+    assert set(LEDGER_FAILURE_REASONS) == {(s, f) for s in SANDBOX_SCHEMES for f in get_args(TransferFailure)}
+    assert set(LEDGER_FAILURE_REASONS.values()) <= set(REASON_MESSAGES)
+
+
+def test_ledger_refusal_without_a_reason_is_not_guessed(payer, ledger, sandbox, run, monkeypatch) -> None:
+    async def refuse(transfer, **options):
+        return TransferOutcome(ok=False)
+
+    monkeypatch.setattr(ledger, "ledger_transfer", refuse)
+    with pytest.raises(RuntimeError, match="without a reason"):
+        run(sandbox.settle(sign_exact(EXACT, payer, now=NOW), EXACT))
+
+
+def test_account_document_after_a_transfer(payer, ledger, sandbox, run) -> None:
+    response = run(sandbox.settle(sign_exact(EXACT, payer, now=NOW), EXACT))
+    document = run(load_account_document(ledger, NETWORK, ASSET, payer.address))
     assert document == {
         "address": payer.address,
         "network": "eip155:31337",
@@ -135,13 +195,14 @@ def test_account_document_after_a_transfer(payer, ledger, sandbox) -> None:
         "permit2Allowance": str(MAX_UINT256),
         "spenderAllowance": str(MAX_UINT256),
         "transfers": [
-            {"txHash": response.transaction, "from": payer.address, "to": PAY_TO, "amount": "6208", "at": NOW}
+            # ``at``: Unix milliseconds of the facilitator's clock.
+            {"txHash": response.transaction, "from": payer.address, "to": PAY_TO, "amount": "6208", "at": NOW * 1000}
         ],
     }
 
 
-def test_supported_document_is_the_spec_example(sandbox) -> None:
-    assert json.loads(supported_response_body(asyncio.run(sandbox.supported()))) == {
+def test_supported_document_is_the_spec_example(sandbox, run) -> None:
+    assert json.loads(supported_response_body(run(sandbox.supported()))) == {
         "kinds": [
             {"x402Version": 2, "scheme": "exact", "network": "eip155:31337"},
             {
@@ -187,10 +248,10 @@ def _body(payer, **changes):
     return {key: value for key, value in body.items() if value is not ...}
 
 
-def test_request_body_parses(payer, sandbox) -> None:
+def test_request_body_parses(payer, sandbox, run) -> None:
     payload, requirements = parse_facilitator_request(_body(payer))
     assert requirements == EXACT
-    assert asyncio.run(sandbox.verify(payload, requirements)).is_valid
+    assert run(sandbox.verify(payload, requirements)).is_valid
 
 
 @pytest.mark.parametrize(

@@ -6,16 +6,17 @@ first failure wins) and expects that row's ``invalidReason``.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from dataclasses import dataclass
 
 import pytest
-from x402_testkit import FACILITATOR, NOW, OTHER, PAY_TO, ROW, MemoryLedger
+from x402_testkit import ASSET, FACILITATOR, NETWORK, NOW, OTHER, PAY_TO, ROW, fund
 
 from gateway_core.payments.sandbox import SandboxFacilitator, Wallet, sign_exact, sign_upto, verify_response_body
 from gateway_core.payments.x402 import exact_requirement, upto_requirement
+from gateway_core.payments.x402.payloads import parse_upto
+from gateway_core.store import Store
 
 EXACT = exact_requirement(ROW, pay_to=PAY_TO, amount=6208, max_timeout_seconds=600)
 UPTO = upto_requirement(ROW, pay_to=PAY_TO, amount=1_000_000, max_timeout_seconds=600, facilitator_address=FACILITATOR)
@@ -24,7 +25,7 @@ UPTO = upto_requirement(ROW, pay_to=PAY_TO, amount=1_000_000, max_timeout_second
 @dataclass
 class Env:
     payer: Wallet
-    ledger: MemoryLedger
+    ledger: Store
     sandbox: SandboxFacilitator
 
 
@@ -65,7 +66,7 @@ async def _settled(env, payload, requirement):
 
 async def _funded(env, amount, **approvals):
     env.payer = Wallet.create()
-    await env.ledger.fund(ROW.network, ROW.usdc_address, env.payer.address, amount, **approvals)
+    await fund(env.ledger, env.payer.address, amount, **approvals)
 
 
 # Each case: async (env) -> (payload, requirements).
@@ -325,14 +326,14 @@ CASES = [
 
 
 @pytest.mark.parametrize(("case", "reason"), CASES)
-def test_verify_check_table(case, reason, payer, ledger, sandbox) -> None:
+def test_verify_check_table(case, reason, payer, ledger, sandbox, run) -> None:
     env = Env(payer, ledger, sandbox)
 
-    async def run():
+    async def check():
         payload, requirements = await case(env)
         return await sandbox.verify(payload, requirements)
 
-    response = asyncio.run(run())
+    response = run(check())
     assert response.invalid_reason == reason
     assert response.is_valid is (reason is None)
     if reason is None:
@@ -341,15 +342,18 @@ def test_verify_check_table(case, reason, payer, ledger, sandbox) -> None:
         assert response.invalid_message
 
 
-def test_verify_body_shapes(payer, sandbox) -> None:
-    valid = asyncio.run(sandbox.verify(sign_exact(EXACT, payer, now=NOW), EXACT))
+def test_verify_body_shapes(payer, sandbox, run) -> None:
+    valid = run(sandbox.verify(sign_exact(EXACT, payer, now=NOW), EXACT))
     assert json.loads(verify_response_body(valid)) == {"isValid": True, "payer": payer.address}
-    invalid = asyncio.run(sandbox.verify(sign_exact(EXACT, payer, now=NOW, to=OTHER), EXACT))
+    invalid = run(sandbox.verify(sign_exact(EXACT, payer, now=NOW, to=OTHER), EXACT))
     assert list(json.loads(verify_response_body(invalid))) == ["isValid", "invalidReason", "invalidMessage", "payer"]
 
 
-def test_verify_never_moves_funds_or_uses_nonces(payer, ledger, sandbox) -> None:
+def test_verify_never_moves_funds_or_uses_nonces(payer, ledger, sandbox, run) -> None:
     payload = sign_upto(UPTO, payer, now=NOW)
     for _ in range(2):
-        assert asyncio.run(sandbox.verify(payload, UPTO)).is_valid
-    assert ledger.nonces == set() and ledger.transfers == []
+        assert run(sandbox.verify(payload, UPTO)).is_valid
+    nonce = parse_upto(payload.payload).nonce_key
+    assert not run(ledger.ledger_nonce_used(NETWORK, ASSET, payer.address, nonce))
+    assert run(ledger.ledger_transfers(NETWORK, ASSET, payer.address)) == []
+    assert run(ledger.ledger_account(NETWORK, ASSET, payer.address)).balance == 5_000_000

@@ -50,14 +50,14 @@ def _served(sandbox, seen):
     return handler
 
 
-def test_http_facilitator_round_trips_through_the_sandbox(payer, sandbox) -> None:
+def test_http_facilitator_round_trips_through_the_sandbox(payer, sandbox, run) -> None:
     seen: list[httpx.Request] = []
     http = httpx.AsyncClient(transport=httpx.MockTransport(_served(sandbox, seen)))
     facilitator = HttpFacilitator(URL + "/", headers={"X-Api-Key": "secret"}, http_client=http)
     payload = sign_upto(UPTO, payer, now=NOW)
     charge = UPTO.model_copy(update={"amount": "23"})
 
-    async def run():
+    async def exchange():
         supported = await facilitator.supported()
         verified = await facilitator.verify(payload, UPTO)
         settled = await facilitator.settle(payload, charge)
@@ -65,8 +65,8 @@ def test_http_facilitator_round_trips_through_the_sandbox(payer, sandbox) -> Non
         await facilitator.aclose()
         return supported, verified, settled, again
 
-    supported, verified, settled, again = asyncio.run(run())
-    assert supported == asyncio.run(sandbox.supported())
+    supported, verified, settled, again = run(exchange())
+    assert supported == run(sandbox.supported())
     assert verified.is_valid and verified.payer == payer.address
     assert settled.success and settled.amount == "23"
     assert (again.success, again.error_reason) == (False, "permit2_invalid_nonce")
@@ -191,7 +191,7 @@ REMOTE = SupportedResponse(
 )
 
 
-def test_supported_lookups(sandbox) -> None:
+def test_supported_lookups(sandbox, run) -> None:
     assert supported_schemes(REMOTE, "eip155:84532") == ["exact", "upto"]
     assert supported_schemes(REMOTE, "eip155:43113") == ["exact"]
     assert facilitator_address(REMOTE, "eip155:84532", "upto") == OTHER
@@ -199,7 +199,7 @@ def test_supported_lookups(sandbox) -> None:
     assert facilitator_signers(REMOTE, "eip155:84532") == {OTHER, FACILITATOR}
     assert facilitator_signers(REMOTE, "eip155:8453") == {FACILITATOR, "0x5555555555555555555555555555555555555555"}
     assert facilitator_signers(REMOTE) == {OTHER, FACILITATOR, "0x5555555555555555555555555555555555555555"}
-    local = asyncio.run(sandbox.supported())
+    local = run(sandbox.supported())
     assert supported_schemes(local, ROW.network) == ["exact", "upto"]
     assert facilitator_address(local, ROW.network, "upto") == FACILITATOR
     assert facilitator_address(SupportedResponse(kinds=[]), ROW.network, "upto") is None

@@ -48,12 +48,12 @@ def gateway() -> Iterator[GatewayServer]:
 
 @pytest.fixture
 def sdk(gateway: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url + "/v1", api_key="unused", max_retries=0)
+    return openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=gateway.api_key, max_retries=0)
 
 
 @pytest.fixture
 def client(gateway: GatewayServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway.base_url, timeout=30) as http:
+    with httpx.Client(base_url=gateway.base_url, headers=gateway.auth, timeout=30) as http:
         yield http
 
 
@@ -80,7 +80,10 @@ def test_sdk_chat_stream(sdk: openai.OpenAI) -> None:
     assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) == 4, "one word per chunk"
     assert chunks[0].choices[0].delta.role == "assistant"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    usage, receipt = chunks[-2], chunks[-1]
+    assert usage.usage is not None and usage.usage.completion_tokens > 0
+    # The paid stream's receipt frame reaches SDK users as a choice-less chunk they skip.
+    assert receipt.object == "compose.receipt" and receipt.choices == []
 
 
 def test_sdk_tool_call(sdk: openai.OpenAI) -> None:
@@ -220,7 +223,7 @@ def test_body_rules(client: httpx.Client, content: bytes, content_type: str, sta
 def test_body_limit_413() -> None:
     with run_gateway({"GATEWAY_BODY_LIMIT": "1kb"}) as server:
         big = {"model": "sandbox-echo", "messages": [{"role": "user", "content": "x" * 2000}]}
-        response = httpx.post(server.base_url + "/v1/chat/completions", json=big)
+        response = httpx.post(server.base_url + "/v1/chat/completions", headers=server.auth, json=big)
         assert response.status_code == 413
         assert response.json()["error"] == {
             "message": "Request body exceeds the 1024 byte limit",
@@ -282,6 +285,7 @@ def test_unsupported_parameter_is_rejected() -> None:
     ) as server:
         response = httpx.post(
             server.base_url + "/v1/chat/completions",
+            headers=server.auth,
             json={"model": "plain", "messages": [{"content": "x"}], "tools": [WEATHER_TOOL]},
         )
     assert response.status_code == 400
@@ -299,6 +303,7 @@ def test_unsupported_passthrough_parameter_is_rejected() -> None:
     with _catalog_gateway({"modelId": "few", "provider": "fewparams"}, [("fewparams", FewParams())]) as server:
         response = httpx.post(
             server.base_url + "/v1/chat/completions",
+            headers=server.auth,
             json={"model": "few", "messages": [{"content": "x"}], "seed": 1, "top_p": 0.5},
         )
     assert response.status_code == 400
@@ -309,7 +314,9 @@ def test_unsupported_passthrough_parameter_is_rejected() -> None:
 def test_model_without_pricing_is_503(tmp_path: Any) -> None:
     with _catalog_gateway({"modelId": "free", "provider": "sandbox", "pricing": None}) as server:
         response = httpx.post(
-            server.base_url + "/v1/chat/completions", json={"model": "free", "messages": [{"content": "x"}]}
+            server.base_url + "/v1/chat/completions",
+            headers=server.auth,
+            json={"model": "free", "messages": [{"content": "x"}]},
         )
     assert (response.status_code, response.json()["error"]["code"]) == (503, "model_not_priced")
 
@@ -369,6 +376,7 @@ def test_stream_is_not_buffered(mock_upstream: MockUpstream) -> None:
         with httpx.stream(
             "POST",
             server.base_url + "/v1/chat/completions",
+            headers=server.auth,
             json={"model": "paced", "stream": True, "messages": [{"content": "x"}]},
             timeout=30,
         ) as response:
@@ -387,6 +395,7 @@ def test_stream_failure_before_first_byte_is_json(mock_upstream: MockUpstream) -
     with _catalog_gateway(row, [("paced", PacedProvider())], config) as server:
         response = httpx.post(
             server.base_url + "/v1/chat/completions",
+            headers=server.auth,
             json={"model": "broken", "stream": True, "messages": [{"content": "x"}]},
         )
     assert response.status_code == 400
@@ -409,6 +418,7 @@ def test_keepalive_comment_while_upstream_is_quiet(mock_upstream: MockUpstream) 
     with _paced_gateway(mock_upstream, "mock/text?chunks=2&pace_ms=400", GATEWAY_SSE_KEEPALIVE="0.1") as server:
         response = httpx.post(
             server.base_url + "/v1/chat/completions",
+            headers=server.auth,
             json={"model": "paced", "stream": True, "messages": [{"content": "x"}]},
             timeout=30,
         )
@@ -421,6 +431,7 @@ def test_stream_idle_timeout_becomes_error_frame(mock_upstream: MockUpstream) ->
         started = time.monotonic()
         response = httpx.post(
             server.base_url + "/v1/chat/completions",
+            headers=server.auth,
             json={"model": "paced", "stream": True, "messages": [{"content": "x"}]},
             timeout=30,
         )
@@ -434,7 +445,9 @@ def test_non_stream_deadline_is_504(mock_upstream: MockUpstream) -> None:
     with _paced_gateway(mock_upstream, "mock/text?first_ms=2000", GATEWAY_UPSTREAM_TIMEOUT="0.3") as server:
         started = time.monotonic()
         response = httpx.post(
-            server.base_url + "/v1/chat/completions", json={"model": "paced", "messages": [{"content": "x"}]}
+            server.base_url + "/v1/chat/completions",
+            headers=server.auth,
+            json={"model": "paced", "messages": [{"content": "x"}]},
         )
     assert time.monotonic() - started < 1.5
     assert response.status_code == 504
@@ -447,6 +460,7 @@ def test_slow_first_event_is_bounded_by_the_upstream_timeout_not_the_idle_timeou
     with _paced_gateway(mock_upstream, "mock/text?first_ms=700&chunks=2", **config) as server:
         response = httpx.post(
             server.base_url + "/v1/chat/completions",
+            headers=server.auth,
             json={"model": "paced", "stream": True, "messages": [{"content": "x"}]},
             timeout=30,
         )
@@ -486,6 +500,7 @@ def test_untranslatable_upstream_answer_is_502(mock_upstream: MockUpstream, stre
     with _catalog_gateway(row, [("confused", ConfusedProvider())], config) as server:
         response = httpx.post(
             server.base_url + "/v1/chat/completions",
+            headers=server.auth,
             json={"model": "confused", "stream": stream, "messages": [{"content": "x"}]},
         )
     assert response.status_code == 502

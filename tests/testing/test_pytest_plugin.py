@@ -18,6 +18,7 @@ def test_gateway_server_factory_takes_config(gateway_server, mock_upstream: Mock
     server = gateway_server({"GATEWAY_PROVIDER_SANDBOX_BASE_URL": mock_upstream.base_url})
     response = httpx.post(
         server.base_url + "/v1/chat/completions",
+        headers=server.auth,
         json={"model": "sandbox-echo", "messages": [{"role": "user", "content": "ping"}]},
     )
     # The sandbox now talks to the mock upstream, which rejects a model that is not a scenario.

@@ -1,17 +1,18 @@
 """The sandbox chain: an in-process x402 facilitator over a ledger (spec/payments.md §9).
 
 Real x402 payloads with real EIP-712 signatures are verified and settled, but funds move on
-the store's sandbox ledger (:class:`SandboxLedger`) and nothing touches a network.
+the store's sandbox ledger and nothing touches a network. :class:`SandboxLedger` is the part
+of :class:`gateway_core.store.Store` the sandbox uses (pass the ``Store`` itself); the ledger
+records (``LedgerAccount``, ``LedgerTransfer``, ``TransferOutcome``, ``LedgerTransferRecord``)
+are imported from :mod:`gateway_core.store`, not from here.
 """
 
-from gateway_core.payments.sandbox.facilitator import SandboxFacilitator, new_tx_hash
+from gateway_core.payments.sandbox.facilitator import LEDGER_FAILURE_REASONS, SandboxFacilitator, new_tx_hash
 from gateway_core.payments.sandbox.ledger import (
-    LedgerAccount,
-    LedgerTransfer,
+    ACCOUNT_TRANSFERS,
     SandboxLedger,
-    TransferOutcome,
-    TransferRecord,
     account_document,
+    load_account_document,
 )
 from gateway_core.payments.sandbox.signer import Wallet, pay, sign_exact, sign_exact_v1, sign_upto
 from gateway_core.payments.sandbox.typed_data import (
@@ -29,17 +30,16 @@ from gateway_core.payments.sandbox.wire import (
 )
 
 __all__ = [
-    "LedgerAccount",
-    "LedgerTransfer",
+    "ACCOUNT_TRANSFERS",
+    "LEDGER_FAILURE_REASONS",
     "SandboxFacilitator",
     "SandboxLedger",
     "SignatureError",
-    "TransferOutcome",
-    "TransferRecord",
     "TypedData",
     "Wallet",
     "account_document",
     "eip3009_typed_data",
+    "load_account_document",
     "new_tx_hash",
     "parse_facilitator_request",
     "pay",

@@ -1,9 +1,11 @@
 """The in-process sandbox facilitator (spec/payments.md §9.3-§9.5).
 
-It implements :class:`gateway_core.payments.x402.facilitator.Facilitator` against a
-:class:`SandboxLedger` instead of a chain: the same x402 payloads, real EIP-712 signatures,
-and the verify check table of §9.5 in its exact order (the first failure is the
-``invalidReason``). Settlement moves funds on the ledger in one atomic transfer.
+It implements :class:`gateway_core.payments.x402.facilitator.Facilitator` against the
+store's ledger (:class:`SandboxLedger`) instead of a chain: the same x402 payloads, real
+EIP-712 signatures, and the verify check table of §9.5 in its exact order (the first failure
+is the ``invalidReason``). Settlement moves funds on the ledger in one atomic
+``ledger_transfer``; when the ledger refuses it, :data:`LEDGER_FAILURE_REASONS` turns the
+store's reason into the scheme's §9.5 reason.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from gateway_core.payments.sandbox.constants import (
     UPTO_PERMIT2_PROXY_ADDRESS,
     VALIDITY_MARGIN_SECONDS,
 )
-from gateway_core.payments.sandbox.ledger import LedgerTransfer, SandboxLedger, TransferFailure
+from gateway_core.payments.sandbox.ledger import SandboxLedger
 from gateway_core.payments.sandbox.typed_data import (
     SignatureError,
     eip3009_typed_data,
@@ -50,8 +52,10 @@ from gateway_core.payments.x402.payloads import (
     parse_exact,
     parse_upto,
 )
+from gateway_core.store import LedgerTransfer
+from gateway_core.store.records import TransferFailure
 
-__all__ = ["REASON_MESSAGES", "SandboxFacilitator", "new_tx_hash"]
+__all__ = ["LEDGER_FAILURE_REASONS", "REASON_MESSAGES", "SandboxFacilitator", "new_tx_hash"]
 
 REASON_MESSAGES: dict[str, str] = {
     "unsupported_scheme": "Scheme is not supported or does not match the requirements",
@@ -79,13 +83,17 @@ REASON_MESSAGES: dict[str, str] = {
     "insufficient_funds": "Payer balance is below the amount",
 }
 
-_FAILURE_REASONS: dict[tuple[str, TransferFailure], str] = {
-    (SCHEME_EXACT, "nonce_used"): "invalid_exact_evm_nonce_already_used",
+# The store's refusal of a transfer -> the §9.5 reason of the check that refusal stands for
+# (8: nonce, 9: allowance and balance). Reached only when another settlement changed the
+# account between our checks and the transfer. An exact transfer spends no allowance, so
+# the store never answers it with ``allowance_too_low``; the row keeps the table total.
+LEDGER_FAILURE_REASONS: dict[tuple[str, TransferFailure], str] = {
+    (SCHEME_EXACT, "nonce_already_used"): "invalid_exact_evm_nonce_already_used",
+    (SCHEME_EXACT, "allowance_too_low"): "insufficient_funds",
     (SCHEME_EXACT, "insufficient_funds"): "insufficient_funds",
-    (SCHEME_EXACT, "insufficient_allowance"): "insufficient_funds",
-    (SCHEME_UPTO, "nonce_used"): "permit2_invalid_nonce",
+    (SCHEME_UPTO, "nonce_already_used"): "permit2_invalid_nonce",
+    (SCHEME_UPTO, "allowance_too_low"): "permit2_allowance_required",
     (SCHEME_UPTO, "insufficient_funds"): "insufficient_funds",
-    (SCHEME_UPTO, "insufficient_allowance"): "permit2_allowance_required",
 }
 
 
@@ -112,7 +120,7 @@ class _Checked:
 class SandboxFacilitator:
     """:param signer_address: the facilitator signer (also ``facilitatorAddress``).
     :param chain_row: the sandbox chain (network, asset, token EIP-712 domain).
-    :param clock: Unix seconds."""
+    :param clock: Unix seconds (verify checks; transfers are recorded at it, in milliseconds)."""
 
     def __init__(
         self,
@@ -194,25 +202,33 @@ class SandboxFacilitator:
             # Nothing moves, so nothing is consumed: the payer may still use the authorization.
             return SettleResponse(success=True, transaction="", network=network, payer=checked.payer, amount="0")
         tx_hash = self._tx_hash()
-        outcome = await self._ledger.transfer(
+        outcome = await self._ledger.ledger_transfer(
             LedgerTransfer(
                 network=self.row.network,
                 asset=self._asset,
-                payer=checked.payer,
-                payee=requirements.pay_to.lower(),
+                from_address=checked.payer,
+                to_address=requirements.pay_to.lower(),
                 amount=checked.amount,
                 nonce=checked.nonce,
-                kind="permit2" if checked.scheme == SCHEME_UPTO else "eip3009",
+                # EIP-3009 moves the payer's own funds; Permit2 spends its allowance (§9.5).
+                allowance="permit2" if checked.scheme == SCHEME_UPTO else None,
                 tx_hash=tx_hash,
-                at=int(self._clock()),
-            )
+            ),
+            now_ms=int(self._clock() * 1000),
         )
         if not outcome.ok:
+            if outcome.reason is None:
+                # Guessing would be worse than failing: a guessed nonce-used reason makes a
+                # retrying gateway count the payment as settled (§6.7).
+                raise RuntimeError("the ledger refused a transfer without a reason")
             # Another settlement won a race after our checks; the ledger's answer is the truth.
-            reason = _FAILURE_REASONS[(checked.scheme, outcome.failure or "nonce_used")]
-            return self._failed(reason, network, checked.payer)
+            return self._failed(LEDGER_FAILURE_REASONS[(checked.scheme, outcome.reason)], network, checked.payer)
         return SettleResponse(
-            success=True, transaction=tx_hash, network=network, payer=checked.payer, amount=str(checked.amount)
+            success=True,
+            transaction=outcome.tx_hash or tx_hash,
+            network=network,
+            payer=checked.payer,
+            amount=str(checked.amount),
         )
 
     @staticmethod
@@ -260,9 +276,9 @@ class SandboxFacilitator:
             raise _Invalid("invalid_exact_evm_payload_authorization_valid_after", payer)
         if self._exact_signer(auth) != payer:  # 7
             raise _Invalid("invalid_exact_evm_payload_signature", payer)
-        if await self._ledger.nonce_used(self.row.network, self._asset, payer, auth.nonce_key):  # 8
+        if await self._ledger.ledger_nonce_used(self.row.network, self._asset, payer, auth.nonce_key):  # 8
             raise _Invalid("invalid_exact_evm_nonce_already_used", payer)
-        account = await self._ledger.account(self.row.network, self._asset, payer)
+        account = await self._ledger.ledger_account(self.row.network, self._asset, payer)
         if account.balance < auth.value:  # 9
             raise _Invalid("insufficient_funds", payer)
         return _Checked(SCHEME_EXACT, payer, auth.value, auth.nonce_key)
@@ -294,9 +310,9 @@ class SandboxFacilitator:
             raise _Invalid("permit2_not_yet_valid", payer)
         if self._upto_signer(auth) != payer:  # 7
             raise _Invalid("invalid_upto_evm_payload_signature", payer)
-        if await self._ledger.nonce_used(self.row.network, self._asset, payer, auth.nonce_key):  # 8
+        if await self._ledger.ledger_nonce_used(self.row.network, self._asset, payer, auth.nonce_key):  # 8
             raise _Invalid("permit2_invalid_nonce", payer)
-        account = await self._ledger.account(self.row.network, self._asset, payer)
+        account = await self._ledger.ledger_account(self.row.network, self._asset, payer)
         if account.permit2_allowance < amount:  # 9
             raise _Invalid("permit2_allowance_required", payer)
         if account.balance < amount:

@@ -1,108 +1,61 @@
-"""What the sandbox facilitator needs from the store (spec/payments.md §9.6, §9.7).
+"""What the sandbox needs from the store's ledger (spec/payments.md §9.6, §9.7).
 
-The store implements :class:`SandboxLedger`; this package never imports the store. Rules an
-implementation must keep (§9.7): balances and allowances are per (network, asset, address)
-and never negative; one :meth:`SandboxLedger.transfer` is one store transaction (or one
-conditional statement), so concurrent settlements on several replicas can neither overdraw
-an account nor use a nonce twice; nonces are recorded per (network, asset, payer).
-Addresses and assets are passed lowercase.
+There is one ledger: the store's (:mod:`gateway_core.store.ledger`). :class:`SandboxLedger`
+names the subset of :class:`~gateway_core.store.Store` methods the sandbox calls, with the
+store's own names and signatures, so a ``Store`` is passed wherever a ``SandboxLedger`` is
+expected and mypy checks that it fits (see the ``TYPE_CHECKING`` block at the end). The
+records (``LedgerAccount``, ``LedgerTransfer``, ``TransferOutcome``,
+``LedgerTransferRecord``) are the store's too. The store keeps the §9.7 rules: one transfer
+is one transaction that checks nonce, allowance and balance in that order and changes
+nothing when one fails, so concurrent settlements cannot overdraw or reuse a nonce.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = [
-    "LedgerAccount",
-    "LedgerTransfer",
-    "SandboxLedger",
-    "TransferFailure",
-    "TransferOutcome",
-    "TransferRecord",
-    "account_document",
-]
+from gateway_core.store import LedgerAccount, LedgerTransfer, LedgerTransferRecord, TransferOutcome
 
-TransferFailure = Literal["nonce_used", "insufficient_funds", "insufficient_allowance"]
+__all__ = ["ACCOUNT_TRANSFERS", "SandboxLedger", "account_document", "load_account_document"]
 
-
-@dataclass(frozen=True)
-class TransferRecord:
-    """One settled transfer as shown on an account (``at`` in Unix seconds)."""
-
-    tx_hash: str
-    from_address: str
-    to: str
-    amount: int
-    at: int
-
-
-@dataclass(frozen=True)
-class LedgerAccount:
-    """An account; an address never funded is all zeros with no transfers."""
-
-    network: str
-    asset: str
-    address: str
-    balance: int = 0
-    permit2_allowance: int = 0
-    spender_allowance: int = 0
-    transfers: Sequence[TransferRecord] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True)
-class LedgerTransfer:
-    """A settlement to apply atomically.
-
-    ``kind="eip3009"``: require the nonce unused and ``balance >= amount``; move ``amount``;
-    mark the nonce. ``kind="permit2"``: additionally require ``permit2_allowance >= amount``
-    and reduce it by ``amount``. Checks run in the order nonce, allowance, balance, and the
-    first failure is reported with nothing changed.
-    """
-
-    network: str
-    asset: str
-    payer: str
-    payee: str
-    amount: int
-    nonce: str
-    kind: Literal["eip3009", "permit2"]
-    tx_hash: str
-    at: int
-
-
-@dataclass(frozen=True)
-class TransferOutcome:
-    ok: bool
-    failure: TransferFailure | None = None
+# §9.6: an account shows its last 20 transfers.
+ACCOUNT_TRANSFERS = 20
 
 
 class SandboxLedger(Protocol):
-    async def account(self, network: str, asset: str, address: str) -> LedgerAccount:
-        """The account with its last 20 transfers (either side), newest first."""
-        ...
+    """The ledger half of :class:`~gateway_core.store.Store` (docstrings there)."""
 
-    async def nonce_used(self, network: str, asset: str, address: str, nonce: str) -> bool: ...
+    async def ledger_account(self, network: str, asset: str, address: str) -> LedgerAccount: ...
 
-    async def transfer(self, transfer: LedgerTransfer) -> TransferOutcome: ...
-
-    async def fund(
+    async def ledger_fund(
         self,
         network: str,
         asset: str,
         address: str,
         amount: int,
+        approve_permit2: bool,
+        approve_spender: bool,
         *,
-        approve_permit2: bool = True,
-        approve_spender: bool = True,
-    ) -> LedgerAccount:
-        """Add ``amount`` to the balance; an approval sets that allowance to max uint256."""
-        ...
+        now_ms: int | None = None,
+    ) -> LedgerAccount: ...
+
+    async def ledger_nonce_used(self, network: str, asset: str, address: str, nonce: str) -> bool: ...
+
+    async def ledger_transfer(self, transfer: LedgerTransfer, *, now_ms: int | None = None) -> TransferOutcome: ...
+
+    async def ledger_transfers(
+        self, network: str, asset: str, address: str, limit: int = 20
+    ) -> list[LedgerTransferRecord]: ...
 
 
-def account_document(account: LedgerAccount) -> dict[str, Any]:
-    """The §9.6 account object (amounts as digit strings)."""
+def account_document(account: LedgerAccount, transfers: Sequence[LedgerTransferRecord]) -> dict[str, Any]:
+    """The §9.6 account object: amounts as digit strings, ``transfers`` as given.
+
+    ``transfers`` is what :meth:`SandboxLedger.ledger_transfers` returns (newest first). Each
+    ``at`` is Unix **milliseconds**, as the store keeps it: §9.6 leaves the unit open, and the
+    gateway's other JSON timestamps (``createdAt``, ``settledAt``) are milliseconds too.
+    """
     return {
         "address": account.address,
         "network": account.network,
@@ -113,10 +66,28 @@ def account_document(account: LedgerAccount) -> dict[str, Any]:
             {
                 "txHash": record.tx_hash,
                 "from": record.from_address,
-                "to": record.to,
+                "to": record.to_address,
                 "amount": str(record.amount),
                 "at": record.at,
             }
-            for record in account.transfers
+            for record in transfers
         ],
     }
+
+
+async def load_account_document(ledger: SandboxLedger, network: str, asset: str, address: str) -> dict[str, Any]:
+    """Read an account and its last :data:`ACCOUNT_TRANSFERS` transfers; the §9.6 object.
+
+    Two reads, not one snapshot: a transfer landing between them may show in the list but
+    not yet in the balance, which a sandbox page can live with.
+    """
+    account = await ledger.ledger_account(network, asset, address)
+    transfers = await ledger.ledger_transfers(network, asset, address, ACCOUNT_TRANSFERS)
+    return account_document(account, transfers)
+
+
+if TYPE_CHECKING:
+    from gateway_core.store import Store
+
+    # mypy proves the store is the ledger: no adapter, no second implementation.
+    _STORE: type[SandboxLedger] = Store

@@ -66,7 +66,7 @@ def sdk(gateway: GatewayServer, mock_upstream: MockUpstream) -> Iterator[openai.
     mock_upstream.reset()
     with openai.DefaultHttpxClient(trust_env=False) as http:
         yield openai.OpenAI(
-            base_url=gateway.base_url + "/v1", api_key="unused", max_retries=0, timeout=30, http_client=http
+            base_url=gateway.base_url + "/v1", api_key=gateway.api_key, max_retries=0, timeout=30, http_client=http
         )
 
 
@@ -92,7 +92,8 @@ def test_two_parallel_tool_calls_stream_in_openai_chunks(sdk: openai.OpenAI) -> 
     assert order != sorted(order), "the upstream interleaves the two calls' fragments"
     finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finals == ["tool_calls"]
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 6
+    assert chunks[-1].object == "compose.receipt"  # the paid stream ends with its receipt
+    assert chunks[-2].usage is not None and chunks[-2].usage.completion_tokens == 6
 
 
 def test_text_chunks_keep_the_upstream_pace(sdk: openai.OpenAI) -> None:
@@ -107,7 +108,7 @@ def test_text_chunks_keep_the_upstream_pace(sdk: openai.OpenAI) -> None:
 
 
 def test_connection_reset_mid_stream_ends_with_an_error_frame(gateway: GatewayServer) -> None:
-    with httpx.Client(base_url=gateway.base_url, trust_env=False, timeout=30) as http:
+    with httpx.Client(base_url=gateway.base_url, headers=gateway.auth, trust_env=False, timeout=30) as http:
         response = http.post(
             "/v1/chat/completions", json={"model": "claude-e2e-reset", "messages": MESSAGES, "stream": True}
         )

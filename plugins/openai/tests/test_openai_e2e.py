@@ -59,7 +59,7 @@ def gateway(mock_upstream: MockUpstream, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture
 def sdk(gateway: GatewayServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url + "/v1", api_key="unused", max_retries=0, timeout=30)
+    return openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=gateway.api_key, max_retries=0, timeout=30)
 
 
 def request_id() -> str:
@@ -108,7 +108,7 @@ def test_content_chunks_are_forwarded_as_paced(sdk: openai.OpenAI) -> None:
 
 
 def test_broken_stream_ends_with_error_frame_then_done(gateway: GatewayServer) -> None:
-    with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
+    with httpx.Client(base_url=gateway.base_url, headers=gateway.auth, timeout=30) as client:
         response = client.post(
             "/v1/chat/completions", json={"model": "e2e-broken", "messages": MESSAGES, "stream": True}
         )
@@ -139,7 +139,8 @@ def test_upstream_request_of_a_stream(sdk: openai.OpenAI, mock_upstream: MockUps
         extra_headers={"X-Request-Id": rid},
     )
     chunks = list(stream)
-    assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens > 0
+    assert chunks[-1].object == "compose.receipt"  # the paid stream ends with its receipt
+    assert chunks[-2].usage is not None and chunks[-2].usage.prompt_tokens > 0
     entry = logged(mock_upstream, rid)
     assert entry["path"] == "/v1/chat/completions"
     assert entry["headers"]["authorization"] == "Bearer sk-e2e"

@@ -1,0 +1,159 @@
+"""Paying with a Compose Key: hold before the call, settle or release after (spec/payments.md §3)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway_core.errors import GatewayError
+from gateway_core.payments.billing import ReceiptBook, lowered_cap, quote, store_unavailable
+from gateway_core.payments.gate import Authorization, PaymentRequest, Receipt
+from gateway_core.payments.keys import ComposeKeys, budget_headers
+from gateway_core.payments.pricing import meter
+from gateway_core.payments.x402.networks import ChainRow
+from gateway_core.store import Hold, KeyRecord, LedgerTransfer, Store, StoreUnavailable
+from gateway_core.types import Usage
+
+__all__ = ["KeyPayments", "KeyState"]
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """What a key authorization remembers until settle or release."""
+
+    request: PaymentRequest
+    key: KeyRecord
+    hold: Hold
+    chain: ChainRow
+
+
+def _exhausted(key: KeyRecord, message: str = "Compose key budget exhausted") -> GatewayError:
+    headers = {**budget_headers(key), "x-session-invalid": "budget_exhausted"}
+    return GatewayError(402, "budget_exhausted", message, headers=headers)
+
+
+class KeyPayments:
+    """:param settlement: ``ledger`` (the budget is the payment) or ``sandbox`` (collected on
+    the sandbox ledger in the settle transaction). ``onchain`` is not implemented yet."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        keys: ComposeKeys,
+        receipts: ReceiptBook,
+        chain_of: Callable[[int], ChainRow | None],
+        pay_to: str,
+        settlement: str,
+        fee_bps: int,
+        default_media_hold: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._receipts = receipts
+        self._chain_of = chain_of
+        self._pay_to = pay_to
+        self._settlement = settlement
+        self._fee_bps = fee_bps
+        self._default_media_hold = default_media_hold
+        self._clock = clock
+
+    async def authorize(self, request: PaymentRequest, token: str, requested_chain: int | None) -> Authorization:
+        key = await self._keys.validate(token)
+        if requested_chain is not None and requested_chain != key.chain_id:
+            raise GatewayError(
+                409,
+                "chain_mismatch",
+                "Compose key chainId does not match request chainId",
+                headers={"x-session-invalid": "invalid_key"},
+            )
+        chain = self._chain_of(key.chain_id)
+        if chain is None:
+            raise GatewayError(400, "chain_not_supported", f"Chain {key.chain_id} is not supported")
+        price = quote(request, fee_bps=self._fee_bps, default_media_hold=self._default_media_hold)
+        # Text calls run on any hold that buys one output token (the cap is lowered to fit);
+        # quotable media need the whole price; unquotable calls take what is left (§3.1).
+        minimum = price.min_cost if price.min_cost is not None else 1
+        if request.metrics is not None and price.quotable:
+            minimum = price.max_cost
+        try:
+            outcome = await self._store.hold(
+                key.key_id, price.max_cost, max(minimum, 1), request.request_id, int(self._clock() * 1000)
+            )
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from exc
+        if outcome.hold is None:
+            remaining = outcome.remaining_before
+            if remaining > 0 and request.metrics is not None and price.quotable:
+                raise _exhausted(
+                    outcome.key,
+                    f"Compose key budget is insufficient for this request: requires {price.max_cost}, "
+                    f"remaining {remaining}",
+                )
+            raise _exhausted(outcome.key)
+        hold = outcome.hold
+        cap: int | None = None
+        if request.metrics is None and hold.amount < price.max_cost:
+            cap = lowered_cap(request, hold.amount, fee_bps=self._fee_bps)
+            if cap is None:  # raced: the hold shrank below one token; give it back
+                await self._store.release_hold(hold.hold_id)
+                raise _exhausted(outcome.key)
+        headers = {**budget_headers(outcome.key), "x-payment-intent-id": hold.hold_id}
+        state = KeyState(request, outcome.key, hold, chain)
+        return Authorization(mode="compose_key", max_output_tokens=cap, headers=headers, state=state)
+
+    async def settle(self, authorization: Authorization, usage: Usage, usage_source: str, *, stream: bool) -> Receipt:
+        state: KeyState = authorization.state
+        metered = meter(state.request.row, usage, fee_bps=self._fee_bps, metrics=state.request.metrics)
+        charge = min(metered.final_amount, state.hold.amount)
+        transfer = None
+        if self._settlement == "sandbox" and charge > 0:
+            transfer = LedgerTransfer(
+                network=state.chain.network,
+                asset=state.chain.usdc_address.lower(),
+                from_address=state.key.user_address,
+                to_address=self._pay_to,
+                amount=charge,
+                allowance="spender",
+            )
+        try:
+            outcome = await self._store.settle_hold(
+                state.hold.hold_id, charge, int(self._clock() * 1000), transfer=transfer
+            )
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from exc
+        if outcome.status == "released_transfer_failed":
+            raise GatewayError(402, "settlement_failed", f"Payment settlement failed: {outcome.reason}")
+        charged = outcome.charged
+        headers = {
+            **budget_headers(outcome.key),
+            "x-payment-intent-id": state.hold.hold_id,
+            "x-key-final-amount-wei": str(charged),
+            "x-settlement": "settled",
+        }
+        if outcome.tx_hash:
+            headers["x-key-tx-hash"] = headers["X-Transaction-Hash"] = outcome.tx_hash
+        # Whatever the hold could not cover shows on the receipt as uncollected.
+        return await self._receipts.issue(
+            request=state.request,
+            payer=state.key.user_address,
+            payment_method="compose_key",
+            metered=metered,
+            charged=charged,
+            usage_source=usage_source,
+            network=state.chain.network,
+            settlement_status="settled",
+            tx_hash=outcome.tx_hash,
+            payment_intent_id=state.hold.hold_id,
+            key_id=state.key.key_id,
+            headers=headers,
+        )
+
+    async def release(self, authorization: Authorization) -> None:
+        state: KeyState = authorization.state
+        try:
+            await self._store.release_hold(state.hold.hold_id)
+        except StoreUnavailable:
+            pass  # the sweeper releases it after GATEWAY_HOLD_TTL

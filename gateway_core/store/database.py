@@ -1,0 +1,232 @@
+"""Engine set-up and the two ways every store operation talks to the database.
+
+:meth:`Database.write` runs a function in one transaction that may write:
+
+* SQLite: ``BEGIN IMMEDIATE`` takes the database write lock up front, so a transaction never
+  has to upgrade a read lock (which WAL mode cannot wait for and fails with "database is
+  locked"); other processes wait up to the busy timeout. Writers are serialized, so a
+  read-then-write inside the function is atomic across processes. Within one process the
+  writers also queue on an ``asyncio.Lock`` first: SQLite's busy handler polls with sleeps of
+  up to 100 ms, so without it concurrent requests of one process would wait on each other's
+  sleeps rather than on the work. The lock is only that queue; atomicity comes from
+  ``BEGIN IMMEDIATE``, which is what other processes respect.
+* PostgreSQL: ``READ COMMITTED`` plus explicit row locks (``SELECT … FOR UPDATE``) and
+  conditional ``UPDATE … WHERE``; the function is retried on a deadlock or serialization
+  failure, which the store's fixed lock order (hold → key → ledger accounts in address
+  order) should make rare.
+
+:meth:`Database.read` runs a function in a read transaction: ``BEGIN`` on SQLite,
+``REPEATABLE READ`` on PostgreSQL, so its statements see one consistent snapshot.
+
+Driver and connection failures become :class:`StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from sqlalchemy import Table, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from gateway_core.store.errors import DuplicateRecord, StoreUnavailable
+
+__all__ = ["BUSY_TIMEOUT_MS", "Database", "UpsertInsert", "normalize_url"]
+
+T = TypeVar("T")
+UpsertInsert = sqlite.Insert | postgresql.Insert
+
+# How long a SQLite writer waits for another process's write lock before giving up (503).
+BUSY_TIMEOUT_MS = 15_000
+_PG_CONNECT_TIMEOUT_S = 10
+_POOL_TIMEOUT_S = 15
+_RETRIES = 5
+_RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_WRITE = "gateway_store_write"
+# Everything _translate may turn into a store error; anything else propagates untouched.
+_TRANSLATED = (sa_exc.SQLAlchemyError, OSError, TimeoutError)
+
+
+def normalize_url(url: str) -> URL:
+    """``sqlite:///path`` → aiosqlite, ``postgresql://…`` / ``postgres://…`` → asyncpg.
+
+    Any other driver named in the URL is replaced: the store is written for these two.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
+            # Every pooled connection would get its own empty database, and nothing is shared
+            # with other processes: the store needs a file.
+            raise ValueError("the SQLite store needs a file path, e.g. sqlite:///./gateway.db")
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend == "postgresql":
+        query = dict(parsed.query)
+        if "sslmode" in query:
+            # libpq spelling (as in most hosted-database URLs); asyncpg takes the same modes as ``ssl``.
+            query["ssl"] = query.pop("sslmode")
+        return parsed.set(drivername="postgresql+asyncpg", query=query)
+    raise ValueError(f"unsupported store URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # The driver's own implicit BEGIN (deferred, and skipped for SELECT) is switched off; the
+    # "begin" listener below issues the right BEGIN instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # First, so that even switching the journal mode waits for other processes' locks.
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # WAL lets readers proceed while one process writes. It is a property of the file, so
+        # only the first connection ever has to switch it; and that switch can fail at once
+        # (no busy wait) while another connection does the same. The mode is persistent and
+        # checked again by every new connection, and BEGIN IMMEDIATE is just as safe in the
+        # rollback-journal mode, so losing that race costs nothing.
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0] != "wal":
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                pass
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    write = connection.get_execution_options().get(_WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def _translate(exc: Exception) -> Exception | None:
+    """The store error ``exc`` stands for, or None to let it propagate unchanged."""
+    if isinstance(exc, sa_exc.IntegrityError):
+        if _sqlstate(exc) == "23505" or "UNIQUE constraint failed" in str(exc.orig):
+            return DuplicateRecord(str(exc.orig))
+        return None
+    unavailable = isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError | OSError | TimeoutError)
+    if isinstance(exc, sa_exc.DBAPIError):
+        state = _sqlstate(exc) or ""
+        unavailable = (
+            exc.connection_invalidated
+            or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+            # connection exception, insufficient resources (too many connections), operator
+            # intervention (shutdown, server starting), lock or statement timeout
+            or state.startswith(("08", "53", "57P"))
+            or state in ("55P03", "57014")
+        )
+    if unavailable:
+        # The driver's message only: SQLAlchemy's own text carries the statement, and this
+        # message may end up in logs.
+        cause = getattr(exc, "orig", None) or exc
+        return StoreUnavailable(f"store unavailable: {type(cause).__name__}: {cause}")
+    return None
+
+
+def _reraise(exc: Exception) -> NoReturn:
+    translated = _translate(exc)
+    if translated is None:
+        raise exc
+    raise translated from exc
+
+
+class Database:
+    """An async engine for one store URL, plus transaction helpers."""
+
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
+        self.url = normalize_url(url)
+        self.schema = schema
+        self.dialect_name = self.url.get_backend_name()
+        if schema is not None and (self.dialect_name != "postgresql" or not _SCHEMA_NAME.fullmatch(schema)):
+            raise ValueError(f"schema {schema!r}: only for PostgreSQL, lowercase letters, digits and '_'")
+        self.engine = self._create_engine()
+        self._writers = asyncio.Lock() if self.dialect_name == "sqlite" else None
+
+    def _create_engine(self) -> AsyncEngine:
+        if self.dialect_name == "sqlite":
+            database = self.url.database or ""
+            if not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(self.url, pool_timeout=_POOL_TIMEOUT_S, hide_parameters=True)
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
+            return engine
+        connect_args: dict[str, Any] = {"timeout": _PG_CONNECT_TIMEOUT_S}
+        if self.schema is not None:
+            # Every statement, including Alembic's version table, resolves unqualified table
+            # names in this schema; the name is validated above, so no quoting is needed.
+            connect_args["server_settings"] = {"search_path": self.schema}
+        return create_async_engine(
+            self.url,
+            connect_args=connect_args,
+            pool_pre_ping=True,  # a restarted server costs one reconnect, not a failed request
+            pool_timeout=_POOL_TIMEOUT_S,
+            hide_parameters=True,  # errors and logs never show bound values (secrets, addresses)
+        )
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect_name == "postgresql"
+
+    def insert(self, table: Table) -> UpsertInsert:
+        """A dialect INSERT that supports ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+        if self.is_postgresql:
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``fn`` in one write transaction (see the module docstring). ``fn`` may be run
+        again after a deadlock, and must not call :meth:`write` itself."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if self._writers is None:
+                    return await self._run(fn, write=True)
+                async with self._writers:
+                    return await self._run(fn, write=True)
+            except sa_exc.DBAPIError as exc:
+                if attempt < _RETRIES and _sqlstate(exc) in _RETRY_SQLSTATES:
+                    await asyncio.sleep(0.005 * attempt)
+                    continue
+                _reraise(exc)
+            except _TRANSLATED as exc:
+                _reraise(exc)
+
+    async def read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``fn`` in one read transaction."""
+        try:
+            return await self._run(fn, write=False)
+        except _TRANSLATED as exc:
+            _reraise(exc)
+
+    async def _run(self, fn: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
+        async with self.engine.connect() as conn:
+            if write:
+                await conn.execution_options(**{_WRITE: True})
+            elif self.is_postgresql:
+                # One snapshot for every statement of a read (a page and its totals agree).
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                return await fn(conn)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

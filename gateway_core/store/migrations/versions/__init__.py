@@ -1,0 +1,1 @@
+"""Store schema revisions, oldest first: ``v0001_initial`` …"""

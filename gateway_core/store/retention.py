@@ -1,0 +1,56 @@
+"""Retention (spec/README.md § Store): what ``gateway store prune`` and the 60 s in-process
+sweep delete or release.
+
+* key holds still ``held``: released (not deleted) ``hold_ttl_s`` after creation;
+* finished key holds: deleted one day after they would have been swept (gateway choice: a
+  late settlement of a swept hold still finds it);
+* x402 reservations: deleted at ``expires_at`` + 86400 s;
+* receipts: deleted 180 days after creation (the cumulative totals keep counting them);
+* signature proofs: deleted once expired.
+
+Response records and video jobs get their rows here when their tables are added.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Delete
+
+from gateway_core.store import holds
+from gateway_core.store.database import Database
+from gateway_core.store.schema import key_holds, receipts, signature_proofs, x402_reservations
+
+__all__ = ["DEFAULT_HOLD_TTL_S", "RECEIPT_TTL_MS", "RESERVATION_GRACE_S", "prune"]
+
+DEFAULT_HOLD_TTL_S = 3600
+RESERVATION_GRACE_S = 86_400
+RECEIPT_TTL_MS = 180 * 86_400_000
+_FINISHED_HOLD_GRACE_MS = 86_400_000
+
+
+async def _delete(db: Database, statement: Delete) -> int:
+    async def run(conn: AsyncConnection) -> int:
+        return (await conn.execute(statement)).rowcount
+
+    return await db.write(run)
+
+
+async def prune(db: Database, now_ms: int, hold_ttl_s: int = DEFAULT_HOLD_TTL_S) -> dict[str, int]:
+    """Apply every retention rule once; returns how many rows each rule touched."""
+    now_s = now_ms // 1000
+    swept_before = now_ms - hold_ttl_s * 1000
+    return {
+        "holds_released": await holds.release_stale_holds(db, swept_before, now_ms),
+        "holds_deleted": await _delete(
+            db,
+            delete(key_holds).where(
+                key_holds.c.status != "held", key_holds.c.created_at < swept_before - _FINISHED_HOLD_GRACE_MS
+            ),
+        ),
+        "reservations": await _delete(
+            db, delete(x402_reservations).where(x402_reservations.c.expires_at + RESERVATION_GRACE_S < now_s)
+        ),
+        "receipts": await _delete(db, delete(receipts).where(receipts.c.created_at < now_ms - RECEIPT_TTL_MS)),
+        "signature_proofs": await _delete(db, delete(signature_proofs).where(signature_proofs.c.expires_at <= now_s)),
+    }

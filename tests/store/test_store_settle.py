@@ -1,0 +1,179 @@
+"""Settling and releasing holds, sandbox collection in the same transaction, the sweeper
+(payments.md §3.1 steps 5, 6, 8, 9)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from store_helpers import ASSET, MERCHANT, NETWORK, NOW, WALLET, make_key
+
+from gateway_core.store import Hold, LedgerTransfer, Store, UnknownHold
+
+pytestmark = pytest.mark.anyio
+
+COLLECT = LedgerTransfer(NETWORK, ASSET, WALLET, MERCHANT, amount=999_999, allowance="spender")
+
+
+async def _held(store: Store, amount: int = 50, *, limit: int = 100, request: str = "req_1", at: int = NOW) -> Hold:
+    if await store.get_key("k1") is None:
+        await store.create_key(make_key("k1", limit=limit))
+    outcome = await store.hold("k1", amount, amount, request, at)
+    assert outcome.hold is not None
+    return outcome.hold
+
+
+@pytest.mark.parametrize(
+    ("charge", "charged", "uncollected"),
+    [
+        pytest.param(30, 30, 0, id="below-hold"),
+        pytest.param(50, 50, 0, id="equal-hold"),
+        pytest.param(80, 50, 30, id="above-hold-capped"),
+        pytest.param(0, 0, 0, id="zero"),
+    ],
+)
+async def test_settle_charges_min_of_charge_and_hold(store: Store, charge: int, charged: int, uncollected: int) -> None:
+    hold = await _held(store, 50)
+    outcome = await store.settle_hold(hold.hold_id, charge, NOW + 10)
+    assert (outcome.status, outcome.charged, outcome.uncollected, outcome.tx_hash) == (
+        "settled",
+        charged,
+        uncollected,
+        None,
+    )
+    assert (outcome.key.budget_used, outcome.key.budget_reserved) == (charged, 0)
+    assert (outcome.hold.status, outcome.hold.charged, outcome.hold.finished_at) == ("settled", charged, NOW + 10)
+
+
+async def test_settle_is_idempotent_and_release_after_settle_does_nothing(store: Store) -> None:
+    hold = await _held(store, 50)
+    first = await store.settle_hold(hold.hold_id, 20, NOW + 1)
+    second = await store.settle_hold(hold.hold_id, 20, NOW + 2)
+    assert (second.status, second.charged, second.uncollected) == ("already_settled", 0, 0)
+    assert second.key == first.key
+    assert await store.release_hold(hold.hold_id) is False
+    key = await store.get_key("k1")
+    assert key is not None and (key.budget_used, key.budget_reserved) == (20, 0)
+
+
+async def test_release_returns_the_hold_once_and_blocks_a_later_settle(store: Store) -> None:
+    hold = await _held(store, 50)
+    assert await store.release_hold(hold.hold_id) is True
+    assert await store.release_hold(hold.hold_id) is False
+    outcome = await store.settle_hold(hold.hold_id, 20, NOW + 1)
+    assert (outcome.status, outcome.charged) == ("already_released", 0)
+    assert (outcome.key.budget_used, outcome.key.budget_reserved) == (0, 0)
+    assert (outcome.hold.status, outcome.hold.release_reason) == ("released", "caller")
+
+
+async def test_settle_and_release_unknown_holds(store: Store) -> None:
+    with pytest.raises(UnknownHold):
+        await store.settle_hold("hold_missing", 1, NOW)
+    assert await store.release_hold("hold_missing") is False
+
+
+async def test_settle_collects_on_the_ledger_in_the_same_transaction(store: Store) -> None:
+    await store.ledger_fund(NETWORK, ASSET, WALLET, 1000, approve_permit2=False, approve_spender=True)
+    hold = await _held(store, 50)
+    outcome = await store.settle_hold(hold.hold_id, 70, NOW + 1, COLLECT)
+    assert (outcome.status, outcome.charged, outcome.uncollected) == ("settled", 50, 20)
+    assert outcome.tx_hash is not None and len(outcome.tx_hash) == 66
+    payer = await store.ledger_account(NETWORK, ASSET, WALLET)
+    merchant = await store.ledger_account(NETWORK, ASSET, MERCHANT)
+    assert (payer.balance, merchant.balance) == (950, 50)  # the charge moved, not transfer.amount
+    [record] = await store.ledger_transfers(NETWORK, ASSET, WALLET)
+    assert (record.tx_hash, record.amount, record.to_address) == (outcome.tx_hash, 50, MERCHANT)
+
+
+async def test_zero_charge_settles_without_a_transfer(store: Store) -> None:
+    hold = await _held(store, 50)
+    outcome = await store.settle_hold(hold.hold_id, 0, NOW + 1, COLLECT)
+    assert (outcome.status, outcome.charged, outcome.tx_hash) == ("settled", 0, None)
+    assert await store.ledger_transfers(NETWORK, ASSET, WALLET) == []
+
+
+@pytest.mark.parametrize(
+    ("balance", "approve", "reason"),
+    [
+        pytest.param(0, True, "allowance_too_low", id="unknown-account"),  # the allowance is checked first
+        pytest.param(10, True, "insufficient_funds", id="balance-below-charge"),
+        pytest.param(1000, False, "allowance_too_low", id="no-spender-allowance"),
+    ],
+)
+async def test_failed_collection_releases_the_hold_and_charges_nothing(
+    store: Store, balance: int, approve: bool, reason: str
+) -> None:
+    if balance:
+        await store.ledger_fund(NETWORK, ASSET, WALLET, balance, approve_permit2=False, approve_spender=approve)
+    hold = await _held(store, 50)
+    outcome = await store.settle_hold(hold.hold_id, 30, NOW + 1, COLLECT)
+    assert (outcome.status, outcome.charged, outcome.reason, outcome.tx_hash) == (
+        "released_transfer_failed",
+        0,
+        reason,
+        None,
+    )
+    assert (outcome.key.budget_used, outcome.key.budget_reserved) == (0, 0)
+    assert (outcome.hold.status, outcome.hold.release_reason) == ("released", "transfer_failed")
+    assert (await store.ledger_account(NETWORK, ASSET, WALLET)).balance == balance
+    assert (await store.settle_hold(hold.hold_id, 30, NOW + 2, COLLECT)).status == "already_released"
+
+
+@pytest.mark.parametrize(
+    ("taken_meanwhile", "charge", "charged", "uncollected"),
+    [
+        pytest.param(70, 45, 30, 15, id="capped-by-remaining-budget"),
+        pytest.param(20, 45, 45, 0, id="budget-still-there"),
+        pytest.param(20, 90, 50, 40, id="capped-by-the-hold"),
+        pytest.param(100, 45, 0, 45, id="nothing-left"),
+    ],
+)
+async def test_late_settle_after_the_sweeper_charges_what_is_left(
+    store: Store, taken_meanwhile: int, charge: int, charged: int, uncollected: int
+) -> None:
+    hold = await _held(store, 50, at=NOW)
+    assert await store.release_stale_holds(NOW + 1) == 1
+    assert (await store.hold("k1", taken_meanwhile, taken_meanwhile, "req_2", NOW + 2)).hold is not None
+    outcome = await store.settle_hold(hold.hold_id, charge, NOW + 3)
+    assert (outcome.status, outcome.charged, outcome.uncollected) == ("settled_after_release", charged, uncollected)
+    assert (outcome.key.budget_used, outcome.key.budget_reserved) == (charged, taken_meanwhile)
+    assert (await store.settle_hold(hold.hold_id, charge, NOW + 4)).status == "already_settled"
+
+
+async def test_late_settle_with_failed_collection_charges_nothing(store: Store) -> None:
+    hold = await _held(store, 50, at=NOW)
+    assert await store.release_stale_holds(NOW + 1) == 1
+    outcome = await store.settle_hold(hold.hold_id, 30, NOW + 2, COLLECT)
+    assert (outcome.status, outcome.charged, outcome.reason) == ("released_transfer_failed", 0, "allowance_too_low")
+    assert (outcome.key.budget_used, outcome.key.budget_reserved) == (0, 0)
+
+
+async def test_sweeper_releases_only_old_holds_still_held(store: Store) -> None:
+    old = await _held(store, 10, limit=1000, request="old", at=NOW)
+    settled = await _held(store, 10, request="settled", at=NOW)
+    young = await _held(store, 10, request="young", at=NOW + 100)
+    await store.settle_hold(settled.hold_id, 5, NOW + 1)
+    assert await store.release_stale_holds(NOW + 50) == 1
+    assert await store.release_stale_holds(NOW + 50) == 0
+    swept = await store.get_hold(old.hold_id)
+    assert swept is not None and (swept.status, swept.release_reason) == ("released", "sweeper")
+    assert (await store.get_hold(young.hold_id)) == young
+    key = await store.get_key("k1")
+    assert key is not None and (key.budget_used, key.budget_reserved) == (5, 10)
+
+
+async def test_racing_settle_release_and_sweep_act_once(store: Store, second_store: Store) -> None:
+    for i in range(10):
+        hold = await _held(store, 50, limit=10_000, request=f"req_{i}", at=NOW)
+        results = await asyncio.gather(
+            store.settle_hold(hold.hold_id, 40, NOW + 1),
+            second_store.release_hold(hold.hold_id),
+            second_store.release_stale_holds(NOW + 1),
+        )
+        settle, released, swept = results
+        # Exactly one of them moves the hold away from 'held'; a settle after the sweep is late.
+        assert [settle.status == "settled", released, swept == 1].count(True) == 1
+        assert settle.status != "settled_after_release" or swept == 1
+    key = await store.get_key("k1")
+    assert key is not None and key.budget_reserved == 0
+    assert key.budget_used % 40 == 0 and key.budget_used <= 400
