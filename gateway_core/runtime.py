@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -50,6 +51,7 @@ class Runtime:
         self.store: Store | None = None
         self.payments: Payments | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._pruner: asyncio.Task[None] | None = None
 
     # -- what the model routes need -----------------------------------------------------------
 
@@ -88,12 +90,25 @@ class Runtime:
             self.store = await Store.open(self.settings.store_url, migrate=True)
             self.payments = await open_payments(self.settings, self.store)
             self.pipeline.payments = self.payments
+            self._pruner = asyncio.create_task(self._prune_forever(self.store), name="gateway-store-prune")
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_catalog)
         except (NotImplementedError, RuntimeError, ValueError, AttributeError):
             pass  # not the main thread (embedded, tests) or no SIGHUP on this platform
 
+    async def _prune_forever(self, store: Store) -> None:
+        """``gateway store prune`` every ``GATEWAY_PRUNE_INTERVAL`` s: expired records go and
+        holds of crashed calls are released after ``GATEWAY_HOLD_TTL`` (spec/README.md § CLI)."""
+        while True:
+            await asyncio.sleep(self.settings.prune_interval)
+            try:
+                await store.prune(int(time.time() * 1000), hold_ttl_s=self.settings.hold_ttl)
+            except Exception:  # a failed sweep is retried next time; it must never kill the loop
+                log.exception("store prune failed")
+
     async def stop(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.clients.aclose()

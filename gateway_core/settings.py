@@ -160,6 +160,8 @@ class GatewaySettings:
     media_part_tokens: int = 1000
     sandbox: bool = True
     keepalive_interval: float = 15
+    hold_ttl: int = 3600
+    prune_interval: float = 60
 
     @classmethod
     def from_config(cls, config: Mapping[str, str]) -> GatewaySettings:
@@ -190,6 +192,8 @@ class GatewaySettings:
             media_part_tokens=int(_number(config, "GATEWAY_MEDIA_PART_TOKENS", 1000)),
             sandbox=_bool(config, "GATEWAY_SANDBOX", not config.get("GATEWAY_X402_FACILITATOR_URL")),
             keepalive_interval=_number(config, "GATEWAY_SSE_KEEPALIVE", 15, minimum=0.01),
+            hold_ttl=int(_number(config, "GATEWAY_HOLD_TTL", 3600, minimum=1)),
+            prune_interval=_number(config, "GATEWAY_PRUNE_INTERVAL", 60, minimum=0.05),
         )
 
     @classmethod

@@ -107,3 +107,22 @@ def test_a_requested_plugin_that_is_not_installed_is_reported(tmp_path: Path) ->
     assert failure.name == "typo-plugin" and "no installed plugin" in failure.error
     row = runtime.catalog.resolve("x")
     assert row is not None and runtime.is_available(row.provider) is False
+
+
+def test_the_running_gateway_releases_stale_holds() -> None:
+    import time as clock
+
+    from gateway_core.testing.server import run_gateway
+
+    with run_gateway({"GATEWAY_HOLD_TTL": "1", "GATEWAY_PRUNE_INTERVAL": "0.1"}) as server:
+        store = server.runtime.store
+        assert store is not None
+        key = server.call(store.list_keys())[0]
+        # A hold whose call never settled (as if its replica crashed) ...
+        outcome = server.call(store.hold(key.key_id, 500, 1, "req_crashed", int(clock.time() * 1000) - 5000))
+        assert outcome.hold is not None and outcome.key.budget_reserved == 500
+        # ... is released by the sweeper once GATEWAY_HOLD_TTL has passed.
+        deadline = clock.monotonic() + 5
+        while server.call(store.get_key(key.key_id)).budget_reserved and clock.monotonic() < deadline:  # type: ignore[union-attr]
+            clock.sleep(0.05)
+        assert server.call(store.get_key(key.key_id)).budget_reserved == 0  # type: ignore[union-attr]
