@@ -103,8 +103,10 @@ class Runtime:
             await asyncio.sleep(self.settings.prune_interval)
             try:
                 await store.prune(int(time.time() * 1000), hold_ttl_s=self.settings.hold_ttl)
+                if self.payments is not None:
+                    await self.payments.x402.reconcile()
             except Exception:  # a failed sweep is retried next time; it must never kill the loop
-                log.exception("store prune failed")
+                log.exception("store prune or x402 reconciliation failed")
 
     async def stop(self) -> None:
         if self._pruner is not None:

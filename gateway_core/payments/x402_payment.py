@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from x402.schemas import SettleResponse, SupportedResponse
+import orjson
+from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse
 
 from gateway_core.errors import GatewayError
 from gateway_core.payments.billing import Quote, ReceiptBook, lowered_cap, quote, store_unavailable
@@ -33,6 +34,7 @@ from gateway_core.payments.x402.facilitator import (
     Facilitator,
     facilitator_address,
     facilitator_signers,
+    is_nonce_used_reason,
     settle_with_retry,
 )
 from gateway_core.payments.x402.networks import ChainRow
@@ -163,9 +165,13 @@ class X402Payments:
             headers["X-PAYMENT-RESPONSE"] = encoded
         return headers
 
-    async def _set_state(self, accepted: Accepted, state: str) -> None:
+    async def _set_state(self, accepted: Accepted, state: str, detail_json: str | None = None) -> None:
         try:
-            await self._store.set_reservation_state(*accepted.reservation_key, state)  # type: ignore[arg-type]
+            await self._store.set_reservation_state(
+                *accepted.reservation_key,
+                state,  # type: ignore[arg-type]
+                detail_json=detail_json,
+            )
         except StoreUnavailable as exc:
             raise store_unavailable(exc) from exc
 
@@ -196,7 +202,14 @@ class X402Payments:
                 refusal.message = f"Payment settlement failed: {reason}"
                 raise refusal
             if outcome.status == "unknown":
-                await self._set_state(accepted, "pending")
+                # Kept with the reservation so the reconciler can ask again (§6.6).
+                detail = orjson.dumps(
+                    {
+                        "payload": accepted.payload.model_dump(mode="json", by_alias=True),
+                        "requirements": accepted.settle_requirement(charge).model_dump(mode="json", by_alias=True),
+                    }
+                ).decode()
+                await self._set_state(accepted, "pending", detail)
                 headers, status = {}, "queued"
             else:
                 await self._set_state(accepted, "settled")
@@ -217,6 +230,36 @@ class X402Payments:
             tx_hash=tx_hash,
             headers=headers,
         )
+
+    async def reconcile(self) -> int:
+        """Ask the facilitator again about every ``pending`` settlement (§6.6): success or a
+        nonce-already-used answer means it landed (``settled``); another refusal, or the
+        authorization's deadline passing, means ``failed``; no answer leaves it pending.
+
+        :returns: how many reservations left ``pending``.
+        """
+        now = int(self._clock())
+        done = 0
+        for reservation in await self._store.pending_reservations():
+            key = (reservation.network, reservation.asset, reservation.payer, reservation.nonce)
+            if not reservation.detail_json:
+                continue
+            state: str | None = None
+            if reservation.expires_at < now:
+                state = "failed"
+            else:
+                detail = orjson.loads(reservation.detail_json)
+                payload = PaymentPayload.model_validate(detail["payload"])
+                requirements = PaymentRequirements.model_validate(detail["requirements"])
+                outcome = await settle_with_retry(self._facilitator, payload, requirements, attempts=1)
+                reason = outcome.response.error_reason if outcome.response else None
+                if outcome.status == "settled" or is_nonce_used_reason(reason):
+                    state = "settled"
+                elif outcome.status == "failed":
+                    state = "failed"
+            if state is not None and await self._store.set_reservation_state(*key, state):  # type: ignore[arg-type]
+                done += 1
+        return done
 
     async def release(self, authorization: Authorization) -> None:
         state: X402State = authorization.state
