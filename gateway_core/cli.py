@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from gateway_core import cli_payments
 from gateway_core.catalog import CatalogError, validate_files
 from gateway_core.plugins import PluginValidationError
 from gateway_core.runtime import Runtime, build_runtime
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = catalog_commands.add_parser("validate", help="validate catalog files (default: the configured ones)")
     validate.add_argument("files", nargs="*")
     validate.set_defaults(handler=_catalog_validate)
+    cli_payments.register(commands)
     return parser
 
 
