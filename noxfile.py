@@ -70,6 +70,13 @@ def types(session: nox.Session) -> None:
 
 
 @nox.session
+def gateway(session: nox.Session) -> None:
+    """Run any ``gateway`` command against the same store as ``serve``: ``nox -s gateway -- keys list``."""
+    session.install(".")
+    session.run("gateway", *(session.posargs or ["--help"]))
+
+
+@nox.session
 def serve(session: nox.Session) -> None:
     """Run the gateway on its embedded defaults (sandbox mode, offline echo model)."""
     session.install(".")
