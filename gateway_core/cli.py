@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from gateway_core import cli_payments
-from gateway_core.catalog import CatalogError, validate_files
+from gateway_core.catalog import Catalog, CatalogError, validate_files
+from gateway_core.payments.pricing import PricingError, is_quotable
 from gateway_core.plugins import PluginValidationError
 from gateway_core.runtime import Runtime, build_runtime
 from gateway_core.settings import GatewaySettings, SettingsError
@@ -72,7 +73,17 @@ def _plugins(args: argparse.Namespace) -> int:
 def _catalog_validate(args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.files] or list(GatewaySettings.load(args.config).catalog_files)
     errors = validate_files(files)
-    _print({"valid": not errors, "files": [str(f) for f in files], "errors": errors})
+    warnings: list[str] = []
+    if not errors:
+        # Valid but unbillable: such a row is listed, and every paid call to it fails with 503.
+        for row in Catalog.load(files).all_rows():
+            try:
+                is_quotable(row.data, None)
+            except PricingError:
+                warnings.append(
+                    f"modelId {row.model_id!r} has no usable pricing: paid calls answer 503 model_not_priced"
+                )
+    _print({"valid": not errors, "files": [str(f) for f in files], "errors": errors, "warnings": warnings})
     return 1 if errors else 0
 
 

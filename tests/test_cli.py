@@ -93,7 +93,7 @@ def test_plugins_prints_the_report(tmp_path: Path) -> None:
 def test_catalog_validate_shipped_catalog(tmp_path: Path) -> None:
     result = gateway("catalog", "validate", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"valid": True, "files": [str(SHIPPED_CATALOG)], "errors": []}
+    assert json.loads(result.stdout) == {"valid": True, "files": [str(SHIPPED_CATALOG)], "errors": [], "warnings": []}
 
 
 def _row(**changes: Any) -> dict[str, Any]:
@@ -216,3 +216,15 @@ def test_serve_with_two_workers_answers_health(tmp_path: Path) -> None:
         # Each worker built its own runtime from the environment: the catalog is there too.
         models = httpx.get(f"{served.base_url}/v1/models", timeout=10)
         assert [row["modelId"] for row in models.json()["data"] if row["provider"] == "sandbox"] == SANDBOX_MODELS
+
+
+def test_catalog_validate_warns_about_rows_without_pricing(tmp_path: Path) -> None:
+    catalog = _write_catalog(
+        tmp_path / "catalog.yaml",
+        [{"modelId": "free", "provider": "sandbox", "type": "chat"}, _row()],
+    )
+    result = gateway("catalog", "validate", str(catalog), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["valid"] is True
+    assert report["warnings"] == ["modelId 'free' has no usable pricing: paid calls answer 503 model_not_priced"]
