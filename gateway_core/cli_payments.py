@@ -28,7 +28,7 @@ from gateway_core.payments.keys import key_record_body
 from gateway_core.payments.sandbox import Wallet
 from gateway_core.payments.service import Payments, SandboxParts, open_payments
 from gateway_core.routes.facilitator import account_body, fund_account, parse_address, parse_fund_request
-from gateway_core.routes.keys import check_funding, issue_key, key_settlement, parse_key_request
+from gateway_core.routes.keys import check_funding, issue_key, parse_key_request
 from gateway_core.settings import GatewaySettings, SettingsError
 from gateway_core.store import Store, StoreUnavailable
 
@@ -106,7 +106,7 @@ def _not_found() -> GatewayError:
 
 
 async def _keys_create(args: argparse.Namespace) -> Any:
-    async with _payments(args) as (settings, payments):
+    async with _payments(args) as (_settings, payments):
         now_ms = _now_ms()
         expires_at = args.expires_at if args.expires_in is None else now_ms + args.expires_in * 1000
         body = {
@@ -118,7 +118,7 @@ async def _keys_create(args: argparse.Namespace) -> Any:
         }
         key = parse_key_request(body, now_ms=now_ms, chains=payments.chains)
         if not args.skip_funding_check:
-            await check_funding(payments, key_settlement(payments, settings.config), args.wallet, key)
+            await check_funding(payments, payments.key_settlement, args.wallet, key)
         return await issue_key(payments, args.wallet, key, now_ms)
 
 

@@ -69,9 +69,12 @@ class Payments:
         compose_keys: ComposeKeys,
         store: Store,
         pay_to: str,
+        key_settlement: str,
         on_close: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
+        #: How Compose Key spend is collected: ``ledger`` or ``sandbox``.
+        self.key_settlement = key_settlement
         self.keys = keys
         self.x402 = x402
         self.chains = chains
@@ -256,5 +259,6 @@ async def open_payments(settings: GatewaySettings, store: Store) -> Payments:
         compose_keys=compose_keys,
         store=store,
         pay_to=pay_to,
+        key_settlement=settlement,
         on_close=on_close,
     )

@@ -42,7 +42,6 @@ __all__ = [
     "KeyRequest",
     "check_funding",
     "issue_key",
-    "key_settlement",
     "parse_key_request",
     "payments_of",
     "router",
@@ -86,12 +85,6 @@ def store_errors() -> Iterator[None]:
         yield
     except StoreUnavailable as exc:
         raise GatewayError(503, "store_unavailable", "Store is unavailable") from exc
-
-
-def key_settlement(payments: Payments, config: Mapping[str, str]) -> str:
-    """``GATEWAY_KEY_SETTLEMENT`` with its mode default, as :func:`open_payments` reads it."""
-    default = "sandbox" if payments.settings.sandbox else "ledger"
-    return (config.get("GATEWAY_KEY_SETTLEMENT") or default).strip()
 
 
 def _proofs(payments: Payments, config: Mapping[str, str]) -> KeyApiProofs:
@@ -266,7 +259,7 @@ async def create_key(request: Request) -> Response:
             issued_at=proof.signature.issued_at,
         )
         await proofs.accept_signature(proof, text)
-    await check_funding(payments, key_settlement(payments, settings.config), proof.wallet, key)
+    await check_funding(payments, payments.key_settlement, proof.wallet, key)
     return json_response(await issue_key(payments, proof.wallet, key, now_ms), status=201)
 
 
