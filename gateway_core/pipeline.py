@@ -11,11 +11,12 @@ route format.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -275,8 +276,6 @@ class Pipeline:
         payment is released and the mapped error raised."""
 
         clients = self.runtime.clients
-        upstream = await self.build_upstream_request(plan)
-        upstream.stream = False
         timeout = self.runtime.settings.upstream_timeout
 
         async def attempt(_number: int) -> Output:
@@ -291,16 +290,32 @@ class Pipeline:
                 raise GatewayError(502, "upstream_error", "Provider answer could not be translated")
             return output
 
-        try:
+        async with self.released_on_failure(plan):
+            upstream = await self.build_upstream_request(plan)
+            upstream.stream = False
             async with asyncio.timeout(timeout):
                 output, plan.attempts = await retry_before_first_byte(attempt)
+        return output
+
+    @contextlib.asynccontextmanager
+    async def released_on_failure(self, plan: CallPlan) -> AsyncIterator[None]:
+        """Release the payment when the body fails, before any output reached the client.
+
+        A timeout becomes the 504 of spec/chat.md §7; a client-visible error gets the payment's
+        fresh headers (a key's budget after the release, spec/payments.md §3.5).
+        """
+        try:
+            yield
         except TimeoutError:
-            await self.release(plan)
-            raise self.timeout_error() from None
+            error = self.timeout_error()
+            error.headers.update(await self.release(plan))
+            raise error from None
+        except GatewayError as exc:
+            exc.headers.update(await self.release(plan))
+            raise
         except BaseException:
             await self.release(plan)
             raise
-        return output
 
     async def open_stream(self, plan: CallPlan) -> EventStream:
         """Open the upstream stream (retrying until its first event) and return it."""
@@ -327,8 +342,9 @@ class Pipeline:
             self.payments.settle(plan.authorization, usage, usage_source, stream=plan.call.stream)
         )
 
-    async def release(self, plan: CallPlan) -> None:
+    async def release(self, plan: CallPlan) -> Mapping[str, str]:
+        """Give the payment back (nothing is charged); returns headers describing it after."""
         if plan.settled:
-            return
+            return {}
         plan.settled = True
-        await asyncio.shield(self.payments.release(plan.authorization))
+        return await asyncio.shield(self.payments.release(plan.authorization))

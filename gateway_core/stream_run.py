@@ -55,8 +55,6 @@ class EventStream:
             # The provider cannot stream this operation: run it whole, emit it as events.
             self._pending = output_events(await pipeline.run(plan))
             return
-        upstream_request = await pipeline.build_upstream_request(plan)
-        upstream_request.stream = True
         settings = pipeline.runtime.settings
 
         async def attempt(_number: int) -> None:
@@ -72,15 +70,11 @@ class EventStream:
                 raise self._mapped(exc) from exc
             self._upstream, self._frames, self._decoder, self._pending = stream, frames, decoder, first
 
-        try:
+        async with pipeline.released_on_failure(plan):
+            upstream_request = await pipeline.build_upstream_request(plan)
+            upstream_request.stream = True
             async with asyncio.timeout(settings.upstream_timeout):
                 _, plan.attempts = await retry_before_first_byte(attempt)
-        except TimeoutError:
-            await pipeline.release(plan)
-            raise pipeline.timeout_error() from None
-        except BaseException:
-            await pipeline.release(plan)
-            raise
 
     @staticmethod
     async def _first_events(decoder: StreamDecoder, frames: AsyncIterator[UpstreamFrame]) -> list[StreamEvent]:

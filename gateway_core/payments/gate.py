@@ -86,7 +86,9 @@ class PaymentGate(Protocol):
         self, authorization: Authorization, usage: Usage, usage_source: str, *, stream: bool = False
     ) -> Receipt | None: ...
 
-    async def release(self, authorization: Authorization) -> None: ...
+    async def release(self, authorization: Authorization) -> Mapping[str, str]:
+        """Give the payment back; returns headers describing it afterwards (may be empty)."""
+        ...
 
 
 class NoPayment:
@@ -100,5 +102,5 @@ class NoPayment:
     ) -> Receipt | None:
         return None
 
-    async def release(self, authorization: Authorization) -> None:
-        return None
+    async def release(self, authorization: Authorization) -> Mapping[str, str]:
+        return {}

@@ -125,7 +125,12 @@ class KeyPayments:
         except StoreUnavailable as exc:
             raise store_unavailable(exc) from exc
         if outcome.status == "released_transfer_failed":
-            raise GatewayError(402, "settlement_failed", f"Payment settlement failed: {outcome.reason}")
+            raise GatewayError(
+                402,
+                "settlement_failed",
+                f"Payment settlement failed: {outcome.reason}",
+                headers=budget_headers(outcome.key),
+            )
         charged = outcome.charged
         headers = {
             **budget_headers(outcome.key),
@@ -151,9 +156,12 @@ class KeyPayments:
             headers=headers,
         )
 
-    async def release(self, authorization: Authorization) -> None:
+    async def release(self, authorization: Authorization) -> dict[str, str]:
+        """Release the hold; returns the key's budget headers after it (spec/payments.md §3.5)."""
         state: KeyState = authorization.state
         try:
             await self._store.release_hold(state.hold.hold_id)
+            key = await self._store.get_key(state.key.key_id)
         except StoreUnavailable:
-            pass  # the sweeper releases it after GATEWAY_HOLD_TTL
+            return {}  # the sweeper releases it after GATEWAY_HOLD_TTL
+        return budget_headers(key) if key is not None else {}

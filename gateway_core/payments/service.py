@@ -122,11 +122,12 @@ class Payments:
             return await self.x402.settle(authorization, usage, usage_source, stream=stream)
         return None
 
-    async def release(self, authorization: Authorization) -> None:
+    async def release(self, authorization: Authorization) -> Mapping[str, str]:
         if authorization.mode == "compose_key":
-            await self.keys.release(authorization)
-        elif authorization.mode == "x402":
+            return await self.keys.release(authorization)
+        if authorization.mode == "x402":
             await self.x402.release(authorization)
+        return {}
 
     async def aclose(self) -> None:
         if self._on_close is not None:
