@@ -443,10 +443,10 @@ def _tamper(wallet: Wallet, body: dict[str, Any], issued_at: int) -> dict[str, s
     "make_headers",
     [
         pytest.param(
-            lambda w, b, now: signature_headers(w, create_text(w, b, now - 301), now - 301), id="issued-too-early"
+            lambda w, b, now: signature_headers(w, create_text(w, b, now - 330), now - 330), id="issued-too-early"
         ),
         pytest.param(
-            lambda w, b, now: signature_headers(w, create_text(w, b, now + 301), now + 301), id="issued-in-the-future"
+            lambda w, b, now: signature_headers(w, create_text(w, b, now + 330), now + 330), id="issued-in-the-future"
         ),
         pytest.param(
             lambda w, b, now: signature_headers(w, create_text(w, b, now), now, signer=Wallet.create()),
