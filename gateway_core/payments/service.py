@@ -32,16 +32,16 @@ from gateway_core.settings import GatewaySettings, SettingsError
 from gateway_core.store import Store
 from gateway_core.types import Usage
 
-__all__ = ["Payments", "SandboxParts", "check_payment_settings", "open_payments"]
+__all__ = ["Payments", "SandboxParts", "check_payment_settings", "open_payments", "requested_chain"]
 
 _SUPPORTED_TTL = 600.0
 
 
-def _chain_header(headers: Mapping[str, str]) -> int | None:
-    raw = headers.get("x-chain-id")
-    if raw is None or not raw.strip():
+def requested_chain(headers: Mapping[str, str]) -> int | None:
+    """The ``x-chain-id`` header: absent, or a positive decimal integer (spec/payments.md §1.3)."""
+    text = (headers.get("x-chain-id") or "").strip()
+    if not text:
         return None
-    text = raw.strip()
     if not (text.isascii() and text.isdigit()) or int(text) <= 0:
         raise GatewayError(400, "invalid_request", "x-chain-id must be a positive integer", param="x-chain-id")
     return int(text)
@@ -98,7 +98,7 @@ class Payments:
 
     async def _authorize(self, request: PaymentRequest) -> Authorization:
         headers = request.headers
-        requested = _chain_header(headers)
+        requested = requested_chain(headers)
         token = compose_token_of(headers.get("authorization"))
         if token is not None:
             return await self.keys.authorize(request, token, requested)

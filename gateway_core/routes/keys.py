@@ -30,7 +30,7 @@ from gateway_core.payments.proofs import (
     list_signature_text,
     trust_wallet_header,
 )
-from gateway_core.payments.service import Payments
+from gateway_core.payments.service import Payments, requested_chain
 from gateway_core.payments.x402.networks import ChainRow
 from gateway_core.routes._body import read_json_body
 from gateway_core.routes._json import json_response
@@ -116,15 +116,6 @@ def _positive(body: Mapping[str, Any], field: str) -> int:
     if number is None or not 0 < number <= _INT64_MAX:
         raise GatewayError(400, "invalid_request", f"{field} must be a positive integer", param=field)
     return number
-
-
-def _header_chain(headers: Mapping[str, str]) -> int | None:
-    raw = (headers.get("x-chain-id") or "").strip()
-    if not raw:
-        return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:
-        raise GatewayError(400, "invalid_request", "x-chain-id must be a positive integer", param="x-chain-id")
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -245,7 +236,7 @@ async def create_key(request: Request) -> Response:
     proof = await proofs.wallet_proof(request.headers)
     if proof.wallet is None:  # an admin must say whose key it issues
         raise GatewayError(400, "invalid_request", f"{ADDRESS_HEADER} is required", param=ADDRESS_HEADER)
-    header_chain = _header_chain(request.headers)
+    header_chain = requested_chain(request.headers)
     body = await read_json_body(request, settings.body_limit)
     now_ms = _now_ms()
     key = parse_key_request(body, now_ms=now_ms, chains=payments.chains, header_chain=header_chain)
@@ -269,7 +260,7 @@ async def list_keys(request: Request) -> Response:
     payments = payments_of(request)
     proofs = _proofs(payments, _settings(request).config)
     proof = await proofs.wallet_proof(request.headers)
-    chain_id = _header_chain(request.headers)
+    chain_id = requested_chain(request.headers)
     if proof.signature is not None and proof.wallet is not None:
         await proofs.accept_signature(proof, list_signature_text(proof.wallet, issued_at=proof.signature.issued_at))
     with store_errors():
