@@ -3,6 +3,10 @@ directories have no ``__init__.py``).
 
 Everything here reads the gateway's answers with the standard library (base64, json) rather
 than with the gateway's own codecs, so a codec bug cannot hide itself.
+
+Every gateway these tests start runs once per store backend (:data:`STORE_BACKENDS`): on the
+temporary SQLite file ``run_gateway`` makes, and on a fresh PostgreSQL database of its own
+(:func:`postgres_database`, on ``GATEWAY_TEST_POSTGRES_URL``, default the local CI server).
 """
 
 from __future__ import annotations
@@ -10,18 +14,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 import yaml
+from sqlalchemy.engine import make_url
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
 from gateway_core.payments.sandbox import Wallet
 from gateway_core.store import KeyRecord
-from gateway_core.testing.server import GatewayServer
+from gateway_core.testing.server import GatewayServer, run_gateway
 
 NETWORK = "eip155:31337"
 CHAIN_ID = 31337
@@ -42,6 +52,63 @@ MOCK_ROWS = {
     "paid-broken": "mock/error?status=500",
     "paid-midstream": "mock/midstream_error?chunks=5&pace_ms=20",
 }
+
+
+# -- store backends ---------------------------------------------------------------------------
+
+#: The stores every paid gateway runs on (also the test ids: ``[sqlite]``, ``[postgresql]``).
+STORE_BACKENDS = ("sqlite", "postgresql")
+POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+#: Why PostgreSQL was found unreachable (set once, so later fixtures skip without waiting).
+_postgres_unreachable: list[str] = []
+
+
+async def _admin(sql: str) -> None:
+    dsn = str(make_url(POSTGRES_URL).set(drivername="postgresql"))
+    connection = await asyncpg.connect(dsn, timeout=3)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database ``gw_paid_<hex>`` on the test server (its SQLAlchemy URL), dropped on
+    exit. Skips the caller, with the reason, when PostgreSQL is not reachable."""
+    if _postgres_unreachable:
+        pytest.skip(_postgres_unreachable[0])
+    name = "gw_paid_" + secrets.token_hex(6)
+    url = make_url(POSTGRES_URL)
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        where = f"{url.host or 'localhost'}:{url.port or 5432}"
+        _postgres_unreachable.append(
+            f"PostgreSQL at {where} (GATEWAY_TEST_POSTGRES_URL) not reachable or refused CREATE DATABASE: "
+            f"{type(exc).__name__}: {exc}"
+        )
+        pytest.skip(_postgres_unreachable[0])
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def paid_gateway(backend: str, config: Mapping[str, str] | None = None, **options: Any) -> Iterator[GatewayServer]:
+    """``run_gateway(config, **options)`` on ``backend``: ``sqlite`` is run_gateway's own
+    temporary file, ``postgresql`` a fresh database of its own (:func:`postgres_database`)."""
+    if backend == "sqlite":
+        with run_gateway(config, **options) as server:
+            yield server
+        return
+    assert backend == "postgresql", backend
+    with postgres_database() as url, run_gateway({**(config or {}), "GATEWAY_STORE_URL": url}, **options) as server:
+        yield server
+
+
+# -- catalog and requests ---------------------------------------------------------------------
 
 
 def write_catalog(path: Path, rows: Mapping[str, str] = MOCK_ROWS) -> Path:

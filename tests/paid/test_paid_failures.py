@@ -24,6 +24,7 @@ from paid_support import (
     merchant,
     now,
     openai_error,
+    paid_gateway,
     requirement,
     sse_frames,
 )
@@ -33,7 +34,7 @@ from gateway_core.errors import ProviderError
 from gateway_core.hookspecs import hookimpl
 from gateway_core.payments.sandbox import sign_exact, sign_upto
 from gateway_core.testing.mock_upstream import MockUpstream
-from gateway_core.testing.server import GatewayServer, run_gateway
+from gateway_core.testing.server import GatewayServer
 from gateway_core.types import (
     OperationSupport,
     Output,
@@ -254,12 +255,14 @@ class PickyProvider:
 
 
 @pytest.fixture(scope="module")
-def picky_gateway(mock_upstream: MockUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+def picky_gateway(
+    store_backend: str, mock_upstream: MockUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
     catalog = tmp_path_factory.mktemp("picky") / "catalog.yaml"
     row = {"modelId": "picky", "provider": "picky", "upstreamModelId": "mock/text", "type": "chat"}
     catalog.write_text(yaml.safe_dump([{**row, "maxOutputTokens": 100, "pricing": TOKEN_PRICING}]), encoding="utf-8")
     config = {"GATEWAY_CATALOG": str(catalog), "GATEWAY_PROVIDER_PICKY_BASE_URL": mock_upstream.base_url}
-    with run_gateway(config, extra_plugins=[("picky", PickyProvider())]) as server:
+    with paid_gateway(store_backend, config, extra_plugins=[("picky", PickyProvider())]) as server:
         yield server
 
 

@@ -3,19 +3,17 @@
 
 Both replicas run in this process on loopback, each with its own engine and connection pool,
 on a fresh database created for the module (``GATEWAY_STORE_URL`` has no schema setting) and
-dropped afterwards. Skipped, with the reason, when PostgreSQL is not reachable
-(``GATEWAY_TEST_POSTGRES_URL``, default the local CI server).
+dropped afterwards (``paid_support.postgres_database``). Skipped, with the reason, when
+PostgreSQL is not reachable (``GATEWAY_TEST_POSTGRES_URL``, default the local CI server).
+PostgreSQL only: the spec lets replicas share a PostgreSQL store, not a SQLite file.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 
-import asyncpg
 import httpx
 import pytest
 from paid_support import (
@@ -26,42 +24,22 @@ from paid_support import (
     funded_wallet,
     key_record,
     now,
+    postgres_database,
     replay_concurrently,
     requirement,
     write_catalog,
 )
-from sqlalchemy.engine import make_url
 
 from gateway_core.payments.sandbox import sign_exact, sign_upto
 from gateway_core.testing.mock_upstream import MockUpstream
 from gateway_core.testing.server import GatewayServer, run_gateway
 
-POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-async def _admin(sql: str) -> None:
-    dsn = str(make_url(POSTGRES_URL).set(drivername="postgresql"))
-    connection = await asyncpg.connect(dsn, timeout=3)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
 
 @pytest.fixture(scope="module")
 def store_url() -> Iterator[str]:
-    """A fresh database ``gw_paid_<hex>`` on the test server, dropped at the end."""
-    name = "gw_paid_" + secrets.token_hex(6)
-    url = make_url(POSTGRES_URL)
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        where = f"{url.host or 'localhost'}:{url.port or 5432}"
-        pytest.skip(f"PostgreSQL not reachable at {where}: {type(exc).__name__}: {exc}")
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    """The replicas' shared store: a fresh database, dropped at the end."""
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

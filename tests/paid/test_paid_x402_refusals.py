@@ -26,6 +26,7 @@ from paid_support import (
     funded_wallet,
     merchant,
     now,
+    paid_gateway,
     post_concurrently,
     replay_concurrently,
     requirement,
@@ -34,7 +35,7 @@ from paid_support import (
 from x402.schemas import PaymentRequirements
 
 from gateway_core.payments.sandbox import Wallet, sign_exact, sign_exact_v1, sign_upto
-from gateway_core.testing.server import GatewayServer, run_gateway
+from gateway_core.testing.server import GatewayServer
 
 OTHER = "0x4444444444444444444444444444444444444444"
 BODY = chat_body("paid-text")
@@ -432,9 +433,9 @@ def test_upto_envelope_source(source: dict[str, Any], expected: str, mock_gatewa
     assert requirement(response, "upto").amount == expected
 
 
-def test_raw_x402_disabled() -> None:
+def test_raw_x402_disabled(store_backend: str) -> None:
     """§1.2 step 4: with ``GATEWAY_X402_SCHEMES`` empty only Compose Keys pay."""
-    with run_gateway({"GATEWAY_X402_SCHEMES": ""}) as server:
+    with paid_gateway(store_backend, {"GATEWAY_X402_SCHEMES": ""}) as server:
         for headers in ({}, {"payment-signature": encode({"x402Version": 2})}):
             response = httpx.post(server.base_url + CHAT, json=chat_body("sandbox-echo"), headers=headers, timeout=30)
             assert response.status_code == 402

@@ -32,6 +32,7 @@ from paid_support import (
     challenge_of,
     chat_body,
     merchant,
+    paid_gateway,
     sse_frames,
 )
 from x402 import x402Client
@@ -41,7 +42,7 @@ from x402.mechanisms.evm.exact import ExactEvmScheme
 from x402.mechanisms.evm.upto import UptoEvmScheme
 
 from gateway_core.testing.mock_upstream import MockUpstream
-from gateway_core.testing.server import GatewayServer, run_gateway
+from gateway_core.testing.server import GatewayServer
 
 ENVELOPE = 1_000_000  # GATEWAY_X402_DEFAULT_ENVELOPE
 HI = chat_body("sandbox-echo")
@@ -50,9 +51,9 @@ M_HI = 6208
 
 
 @pytest.fixture(scope="module")
-def echo_gateway() -> Iterator[GatewayServer]:
+def echo_gateway(store_backend: str) -> Iterator[GatewayServer]:
     """The shipped catalog and the offline sandbox-echo upstream."""
-    with run_gateway({}) as server:
+    with paid_gateway(store_backend) as server:
         yield server
 
 
