@@ -1,8 +1,9 @@
 """Two gateways sharing one PostgreSQL store behave like one (spec/payments.md §2.3 invariant
 "across replicas", §3.1, §6.6).
 
-Both replicas run in this process on loopback, each with its own engine and connection pool,
-on a fresh database created for the module (``GATEWAY_STORE_URL`` has no schema setting) and
+One replica runs in this process, the other is a separate ``gateway serve`` process: two
+operating-system processes with their own engines and connection pools, on a fresh database
+created for the module (``GATEWAY_STORE_URL`` has no schema setting) and
 dropped afterwards (``paid_support.postgres_database``). Skipped, with the reason, when
 PostgreSQL is not reachable (``GATEWAY_TEST_POSTGRES_URL``, default the local CI server).
 PostgreSQL only: the spec lets replicas share a PostgreSQL store, not a SQLite file.
@@ -10,9 +11,12 @@ PostgreSQL only: the spec lets replicas share a PostgreSQL store, not a SQLite f
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
+from types import SimpleNamespace
+from typing import cast
 
 import httpx
 import pytest
@@ -32,6 +36,7 @@ from paid_support import (
 
 from gateway_core.payments.sandbox import sign_exact, sign_upto
 from gateway_core.testing.mock_upstream import MockUpstream
+from gateway_core.testing.process import serve_process
 from gateway_core.testing.server import GatewayServer, run_gateway
 
 
@@ -53,9 +58,12 @@ def replicas(
         "GATEWAY_CATALOG": str(catalog),
         "GATEWAY_PROVIDER_SANDBOX_BASE_URL": mock_upstream.base_url,
     }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")} | config
     with ExitStack() as stack:
-        servers = [stack.enter_context(run_gateway(config)) for _ in range(2)]
-        yield servers
+        in_process = stack.enter_context(run_gateway(config))
+        other = stack.enter_context(serve_process(env, cwd=tmp_path_factory.mktemp("replica")))
+        # The helpers only need the other replica's address; store reads go through the first.
+        yield [in_process, cast(GatewayServer, SimpleNamespace(base_url=other.base_url))]
 
 
 def test_replicas_share_merchant_and_keys(replicas: list[GatewayServer]) -> None:
@@ -97,7 +105,7 @@ def test_fifty_calls_on_one_key_across_replicas(replicas: list[GatewayServer]) -
     # hold use the budget up, whichever replica served them.
     charges = sorted(int(r.json()["receipt"]["final_amount_wei"]) for r in responses if r.status_code == 200)
     assert charges == [smallest + 2] + [full] * 10
-    assert key_record(replicas[1], token).budget_used == budget
+    assert key_record(replicas[0], token).budget_used == budget
     # So each replica (25 calls) refused at least 14 calls on the shared key.
     for parity in (0, 1):
         assert sum(1 for r in responses[parity::2] if r.status_code == 402) >= 14
