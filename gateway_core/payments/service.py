@@ -145,6 +145,7 @@ class _SupportedCache:
         self._clock = clock
         self._value: SupportedResponse | None = None
         self._read_at = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
         try:
@@ -154,10 +155,12 @@ class _SupportedCache:
             pass  # keep the previous answer; callers get 503 until one was read
 
     def get(self) -> SupportedResponse:
+        stale = self._clock() - self._read_at > _SUPPORTED_TTL
+        # One refresh at a time, in the background: requests never wait for /supported.
+        if (stale or self._value is None) and (self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.get_running_loop().create_task(self.refresh())
         if self._value is None:
             raise FacilitatorUnavailable("/supported has not been read yet")
-        if self._clock() - self._read_at > _SUPPORTED_TTL:
-            asyncio.get_running_loop().create_task(self.refresh())
         return self._value
 
 
