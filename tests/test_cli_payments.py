@@ -104,7 +104,14 @@ def test_db_upgrade_and_store_prune(gateway: Any) -> None:
     upgraded = gateway("db", "upgrade")
     assert upgraded == {"revision": Store.head_revision(), "head": Store.head_revision()}
     pruned = gateway("store", "prune")
-    assert set(pruned) == {"holds_released", "holds_deleted", "reservations", "receipts", "signature_proofs"}
+    assert set(pruned) == {
+        "holds_released",
+        "holds_deleted",
+        "reservations",
+        "receipts",
+        "signature_proofs",
+        "responses",
+    }
     assert all(value == 0 for value in pruned.values())
 
 

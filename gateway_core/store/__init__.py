@@ -14,15 +14,17 @@ Layout::
     schema.py        table definitions (and the place that describes tables still to come)
     migrate.py       Alembic, in-process, under a cross-process lock
     migrations/      env.py and the revisions (v0001_initial …)
-    keys.py holds.py ledger.py reservations.py receipts.py generated.py proofs.py
+    keys.py holds.py ledger.py reservations.py receipts.py responses.py generated.py
+    proofs.py
                      one module per kind of record
     retention.py     what prune deletes or releases
 
 Concurrency: every invariant (a key's ``used + reserved ≤ limit``, one use per x402
 authorization, per ledger nonce and per wallet signature, non-negative balances, first
-writer wins for generated secrets) is enforced inside one database transaction — with
-``BEGIN IMMEDIATE`` on SQLite and row locks plus conditional updates or unique-key upserts on
-PostgreSQL — so it holds across processes; nothing is cached in memory.
+writer wins for generated secrets, a final response status never changes) is enforced
+inside one database transaction — with ``BEGIN IMMEDIATE`` on SQLite and row locks plus
+conditional updates or unique-key upserts on PostgreSQL — so it holds across processes;
+nothing is cached in memory.
 """
 
 from __future__ import annotations
@@ -50,11 +52,15 @@ from gateway_core.store.records import (
     Reservation,
     ReservationState,
     ReserveResult,
+    ResponseOwnerKind,
+    ResponseRecord,
+    ResponseStatus,
     SettleOutcome,
     SettleStatus,
     TransferFailure,
     TransferOutcome,
 )
+from gateway_core.store.responses import ResponseChainError
 from gateway_core.store.store import Store
 
 __all__ = [
@@ -74,6 +80,10 @@ __all__ = [
     "Reservation",
     "ReservationState",
     "ReserveResult",
+    "ResponseChainError",
+    "ResponseOwnerKind",
+    "ResponseRecord",
+    "ResponseStatus",
     "SettleOutcome",
     "SettleStatus",
     "Store",

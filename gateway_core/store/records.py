@@ -26,6 +26,9 @@ __all__ = [
     "Reservation",
     "ReservationState",
     "ReserveResult",
+    "ResponseOwnerKind",
+    "ResponseRecord",
+    "ResponseStatus",
     "SettleOutcome",
     "SettleStatus",
     "TransferFailure",
@@ -51,6 +54,9 @@ ReservationState = Literal["in_flight", "used", "settled", "pending", "failed"]
 ReserveResult = Literal["reserved", "in_use", "already_used"]
 AllowanceKind = Literal["permit2", "spender"]
 TransferFailure = Literal["nonce_already_used", "allowance_too_low", "insufficient_funds"]
+# queued and in_progress may still change; the other four are final (responses.md §6.1).
+ResponseStatus = Literal["queued", "in_progress", "completed", "incomplete", "failed", "cancelled"]
+ResponseOwnerKind = Literal["compose_key", "x402", "none"]
 
 
 @dataclass(frozen=True)
@@ -214,3 +220,32 @@ class LedgerTransferRecord:
     to_address: str
     amount: int
     at: int
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    """A stored chat/responses/embeddings result (``resp_…``, responses.md §6.1).
+
+    The ``*_json`` fields are JSON text as the caller rendered it; the store never parses
+    them. ``request_json`` is the normalized request needed to continue the conversation,
+    ``input_items_json`` the input item list in order. ``owner_id`` is the Compose Key id
+    (``compose_key``) or the payer address (``x402``); None for ``none``. The record reads
+    as missing from ``expires_at`` on.
+    """
+
+    response_id: str
+    status: ResponseStatus
+    model: str
+    owner_kind: ResponseOwnerKind
+    request_json: str
+    input_items_json: str
+    created_at: int
+    updated_at: int
+    expires_at: int
+    owner_id: str | None = None
+    previous_response_id: str | None = None
+    output_json: str | None = None
+    usage_json: str | None = None
+    error_json: str | None = None
+    background: bool = False
+    cancel_requested: bool = False

@@ -6,9 +6,11 @@ sweep delete or release.
   late settlement of a swept hold still finds it);
 * x402 reservations: deleted at ``expires_at`` + 86400 s;
 * receipts: deleted 180 days after creation (the cumulative totals keep counting them);
-* signature proofs: deleted once expired.
+* signature proofs: deleted once expired;
+* response records: deleted once expired (``expires_at``, fixed at creation from
+  ``GATEWAY_RESPONSES_TTL``; reads already treat them as missing).
 
-Response records and video jobs get their rows here when their tables are added.
+Video jobs get their rule here when their table is added.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.sql.dml import Delete
 
 from gateway_core.store import holds
 from gateway_core.store.database import Database
-from gateway_core.store.schema import key_holds, receipts, signature_proofs, x402_reservations
+from gateway_core.store.schema import key_holds, receipts, response_records, signature_proofs, x402_reservations
 
 __all__ = ["DEFAULT_HOLD_TTL_S", "RECEIPT_TTL_MS", "RESERVATION_GRACE_S", "prune"]
 
@@ -53,4 +55,5 @@ async def prune(db: Database, now_ms: int, hold_ttl_s: int = DEFAULT_HOLD_TTL_S)
         ),
         "receipts": await _delete(db, delete(receipts).where(receipts.c.created_at < now_ms - RECEIPT_TTL_MS)),
         "signature_proofs": await _delete(db, delete(signature_proofs).where(signature_proofs.c.expires_at <= now_s)),
+        "responses": await _delete(db, delete(response_records).where(response_records.c.expires_at <= now_ms)),
     }

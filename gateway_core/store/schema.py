@@ -15,13 +15,13 @@ Types, chosen so one schema works on SQLite and PostgreSQL:
   holds the row (never in SQL).
 * times: ``BIGINT`` Unix milliseconds, except x402 deadlines and signature-proof expiries
   (seconds, as on the wire).
+* JSON documents the store only keeps (receipt bodies, stored requests and outputs): ``TEXT``.
 
-Tables still to come, each added by a *new* revision (never by editing ``v0001``) plus a
+Later tables are added by a *new* revision each (never by editing an earlier one) plus a
 module next to ``keys.py`` and methods on :class:`~gateway_core.store.Store`:
 
-* ``response_records`` (``resp_…``, expires after ``GATEWAY_RESPONSES_TTL``; pruned by
-  ``created_at``) for stored chat/responses/embeddings results;
-* ``video_jobs`` (``vjob_…``, 7 days) for asynchronous video generation.
+* ``response_records`` (``resp_…``; revision ``0002``, :mod:`gateway_core.store.responses`);
+* still to come: ``video_jobs`` (``vjob_…``, 7 days) for asynchronous video generation.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Dialect,
@@ -59,6 +60,7 @@ __all__ = [
     "metadata",
     "receipt_totals",
     "receipts",
+    "response_records",
     "signature_proofs",
     "x402_reservations",
 ]
@@ -255,4 +257,29 @@ generated_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     _ms("created_at"),
+)
+
+# Stored chat/responses/embeddings results (responses.md §6). previous_response_id has no
+# foreign key: a link may expire and be pruned before the records that point at it.
+response_records = Table(
+    "response_records",
+    metadata,
+    Column("response_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("owner_kind", String(16), nullable=False),
+    Column("owner_id", String(64)),
+    Column("previous_response_id", String(64)),
+    Column("request_json", Text, nullable=False),
+    Column("input_items_json", Text, nullable=False),
+    Column("output_json", Text),
+    Column("usage_json", Text),
+    Column("error_json", Text),
+    Column("background", Boolean, nullable=False),
+    Column("cancel_requested", Boolean, nullable=False),
+    _ms("created_at"),
+    _ms("updated_at"),
+    _ms("expires_at"),
+    Index(None, "expires_at"),
+    Index(None, "previous_response_id"),
 )

@@ -14,7 +14,18 @@ from typing import Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway_core.store import generated, holds, keys, ledger, migrate, proofs, receipts, reservations, retention
+from gateway_core.store import (
+    generated,
+    holds,
+    keys,
+    ledger,
+    migrate,
+    proofs,
+    receipts,
+    reservations,
+    responses,
+    retention,
+)
 from gateway_core.store.database import Database
 from gateway_core.store.errors import StoreUnavailable
 from gateway_core.store.records import (
@@ -30,6 +41,8 @@ from gateway_core.store.records import (
     Reservation,
     ReservationState,
     ReserveResult,
+    ResponseRecord,
+    ResponseStatus,
     SettleOutcome,
     TransferOutcome,
 )
@@ -281,6 +294,63 @@ class Store:
     ) -> list[LedgerTransferRecord]:
         """Transfers from or to ``address``, newest first."""
         return await ledger.transfers(self._db, network, asset, address, limit)
+
+    # -- response records (responses.md §6) ----------------------------------------------
+
+    async def create_response(self, record: ResponseRecord) -> None:
+        """:raises DuplicateRecord: the response id exists."""
+        await responses.create_response(self._db, record)
+
+    async def get_response(self, response_id: str, now_ms: int) -> ResponseRecord | None:
+        """The record, or None when missing or expired at ``now_ms``."""
+        return await responses.get_response(self._db, response_id, now_ms)
+
+    async def update_response(
+        self,
+        response_id: str,
+        *,
+        status: ResponseStatus | None = None,
+        output_json: str | None = None,
+        usage_json: str | None = None,
+        error_json: str | None = None,
+        now_ms: int,
+    ) -> bool:
+        """Set the given fields (None = unchanged) while the record is ``queued`` or ``in_progress``.
+
+        A final record (``completed``, ``incomplete``, ``failed``, ``cancelled``) never
+        changes, and an ``in_progress`` one does not go back to ``queued``.
+
+        :returns: False when the record is missing, expired or may not change so.
+        """
+        return await responses.update_response(
+            self._db,
+            response_id,
+            now_ms,
+            status=status,
+            output_json=output_json,
+            usage_json=usage_json,
+            error_json=error_json,
+        )
+
+    async def request_cancel(self, response_id: str, now_ms: int) -> ResponseRecord | None:
+        """Set ``cancel_requested`` on an open record, and ``status`` ``cancelled`` if still ``queued``.
+
+        An ``in_progress`` record keeps its status: its runner sees the flag and ends it with
+        :meth:`update_response`. A final record is returned unchanged.
+
+        :returns: the record after, or None when missing or expired.
+        """
+        return await responses.request_cancel(self._db, response_id, now_ms)
+
+    async def response_chain(
+        self, response_id: str, now_ms: int, max_depth: int = responses.DEFAULT_MAX_CHAIN_DEPTH
+    ) -> list[ResponseRecord]:
+        """``response_id`` and the records its ``previous_response_id`` links reach, oldest first.
+
+        :raises ResponseChainError: a cycle, a missing or expired link, or more than
+            ``max_depth`` records; its ``response_id`` names the record at fault.
+        """
+        return await responses.response_chain(self._db, response_id, now_ms, max_depth)
 
     # -- wallet-signature replay (payments.md §4.5) --------------------------------------
 

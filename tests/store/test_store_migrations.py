@@ -23,10 +23,10 @@ pytestmark = pytest.mark.anyio
 async def test_open_migrates_to_head_and_upgrade_is_idempotent(target: Target) -> None:
     store = await target.open(migrate=True)
     try:
-        assert await store.revision() == Store.head_revision() == "0001"
+        assert await store.revision() == Store.head_revision() == "0002"
         await store.upgrade()
         await store.upgrade()
-        assert await store.revision() == "0001"
+        assert await store.revision() == "0002"
         assert await store.ping()
     finally:
         await store.close()
@@ -53,7 +53,7 @@ async def test_open_without_migrate_leaves_a_new_database_empty(tmp_path: Path) 
     try:
         assert await store.revision() is None
         await store.upgrade()
-        assert await store.revision() == "0001"
+        assert await store.revision() == "0002"
     finally:
         await store.close()
 
@@ -66,7 +66,7 @@ async def test_concurrent_start_ups_migrate_once(target: Target, tmp_path: Path)
         fresh = Target("postgresql", POSTGRES_URL, "gw_test_" + secrets.token_hex(6))
     try:
         stores = await asyncio.gather(*(fresh.open(migrate=True) for _ in range(4)))
-        assert [await s.revision() for s in stores] == ["0001"] * 4
+        assert [await s.revision() for s in stores] == ["0002"] * 4
         for s in stores:
             await s.close()
     finally:
@@ -78,7 +78,7 @@ async def test_different_databases_of_one_process_migrate_side_by_side(tmp_path:
     # Alembic's running context is process-global; the store queues its own migrations.
     stores = await asyncio.gather(*(Store.open(f"sqlite:///{tmp_path / f'{n}.db'}") for n in range(4)))
     try:
-        assert [await s.revision() for s in stores] == ["0001"] * 4
+        assert [await s.revision() for s in stores] == ["0002"] * 4
     finally:
         for s in stores:
             await s.close()

@@ -44,6 +44,7 @@ async def test_prune_applies_every_retention_rule(store: Store) -> None:
         "reservations": 1,
         "receipts": 1,
         "signature_proofs": 1,
+        "responses": 0,
     }
     assert await store.reserve_authorization(NETWORK, ASSET, WALLET, "0x01", now_s, "r") == "reserved"
     assert await store.reserve_authorization(NETWORK, ASSET, WALLET, "0x02", now_s, "r") == "in_use"
@@ -59,5 +60,5 @@ async def test_prune_applies_every_retention_rule(store: Store) -> None:
     key = await store.get_key("k1")
     assert key is not None and (key.budget_used, key.budget_reserved) == (40, 20)
     assert await store.prune(now, hold_ttl_s=3600) == dict.fromkeys(
-        ("holds_released", "holds_deleted", "reservations", "receipts", "signature_proofs"), 0
+        ("holds_released", "holds_deleted", "reservations", "receipts", "signature_proofs", "responses"), 0
     )
