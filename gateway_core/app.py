@@ -14,7 +14,7 @@ from starlette.responses import Response
 from gateway_core.errors import GatewayError
 from gateway_core.http import GatewayHTTPMiddleware, request_id_of
 from gateway_core.payments import PaymentGate
-from gateway_core.routes import chat, facilitator, health, keys, models, receipts
+from gateway_core.routes import chat, facilitator, health, keys, models, receipts, responses
 from gateway_core.routes._json import json_response
 from gateway_core.runtime import Runtime, build_runtime
 from gateway_core.settings import GatewaySettings
@@ -84,6 +84,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(chat.router)
+    app.include_router(responses.router)
     app.include_router(keys.router)
     app.include_router(receipts.router)
     app.include_router(facilitator.router)

@@ -228,8 +228,9 @@ class ResponseRecord:
 
     The ``*_json`` fields are JSON text as the caller rendered it; the store never parses
     them. ``request_json`` is the normalized request needed to continue the conversation,
-    ``input_items_json`` the input item list in order. ``owner_id`` is the Compose Key id
-    (``compose_key``) or the payer address (``x402``); None for ``none``. The record reads
+    ``input_items_json`` the input item list in order. ``owner_id`` is the paying
+    wallet, lowercase: the Compose Key's owner (``compose_key``, so any key of that wallet may
+    read it, spec/responses.md §6.2) or the x402 payer (``x402``); None for ``none``. The record reads
     as missing from ``expires_at`` on.
     """
 
