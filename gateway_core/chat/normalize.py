@@ -11,12 +11,12 @@ model. Message shapes live in :mod:`gateway_core.chat.messages`, attachments in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gateway_core.chat.attachments import append_user_parts, attachment_parts, legacy_url_parts
+from gateway_core.chat.fields import invalid_field, optional_amount, optional_cap, optional_number, optional_object
 from gateway_core.chat.messages import first_string, normalize_messages
 from gateway_core.errors import GatewayError
 from gateway_core.types.messages import FunctionTool, Message, ResponseFormat, ToolChoice
@@ -96,10 +96,6 @@ class ChatRequest:
     max_payment_amount_wei: int | None = None
 
 
-def _invalid(param: str, message: str) -> GatewayError:
-    return GatewayError(400, "invalid_request", message, param=param)
-
-
 def normalize_chat_request(body: Mapping[str, Any]) -> ChatRequest:
     """Validate and normalize a chat completions body (spec/chat.md §2 steps 2-5, §3).
 
@@ -118,15 +114,15 @@ def normalize_chat_request(body: Mapping[str, Any]) -> ChatRequest:
         raise GatewayError(400, "missing_messages", "messages is required and must be a non-empty array")
 
     # Step 5, in the order of the §3.1 table.
-    stream_options = _optional_object(body, "stream_options")
+    stream_options = optional_object(body, "stream_options")
     tools = normalize_tools(body.get("tools"))
     tool_choice = normalize_tool_choice(body.get("tool_choice"))
-    max_tokens = _optional_cap(body, "max_tokens")
-    max_completion_tokens = _optional_cap(body, "max_completion_tokens")
-    temperature = _optional_number(body, "temperature")
+    max_tokens = optional_cap(body, "max_tokens")
+    max_completion_tokens = optional_cap(body, "max_completion_tokens")
+    temperature = optional_number(body, "temperature")
     extra_parts = attachment_parts(body) + legacy_url_parts(body)
     custom_params = build_custom_params(body)
-    max_payment = _optional_amount(body, "max_payment_amount_wei")
+    max_payment = optional_amount(body, "max_payment_amount_wei")
 
     messages = append_user_parts(normalize_messages(raw_messages), extra_parts)
     return ChatRequest(
@@ -142,47 +138,6 @@ def normalize_chat_request(body: Mapping[str, Any]) -> ChatRequest:
         stream_options=stream_options,
         max_payment_amount_wei=max_payment,
     )
-
-
-def _optional_object(body: Mapping[str, Any], field: str) -> dict[str, Any] | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise _invalid(field, f"{field} must be an object")
-    return value
-
-
-def _optional_cap(body: Mapping[str, Any], field: str) -> int | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    # bool is an int subclass, and 5.0 is not an integer on the wire: both are rejected.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _invalid(field, f"{field} must be an integer >= 1")
-    return value
-
-
-def _optional_number(body: Mapping[str, Any], field: str) -> float | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    # Python's json accepts NaN/Infinity, which no provider does.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _invalid(field, f"{field} must be a number")
-    return float(value)
-
-
-def _optional_amount(body: Mapping[str, Any], field: str) -> int | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    # isascii() too: str.isdigit() accepts digits such as '²' that int() rejects.
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    raise _invalid(field, f"{field} must be an integer or a string of decimal digits")
 
 
 def build_custom_params(body: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -206,7 +161,7 @@ def build_custom_params(body: Mapping[str, Any]) -> dict[str, Any] | None:
         text = params.get("text")
         # Copy, never mutate the client's object; a non-object ``text`` cannot hold a key.
         params["text"] = {**text, "verbosity": verbosity} if isinstance(text, dict) else {"verbosity": verbosity}
-    custom = _optional_object(body, "custom_params")
+    custom = optional_object(body, "custom_params")
     if custom is not None:
         params.update(custom)
     return params or None
@@ -254,14 +209,14 @@ def normalize_tools(value: Any) -> list[FunctionTool | dict[str, Any]] | None:
     if value is None:
         return None
     if not isinstance(value, list):
-        raise _invalid("tools", "tools must be an array")
+        raise invalid_field("tools", "tools must be an array")
     tools = [_tool(item, index) for index, item in enumerate(value)]
     return tools or None
 
 
 def _tool(item: Any, index: int) -> FunctionTool | dict[str, Any]:
     if not isinstance(item, dict):
-        raise _invalid("tools", f"tools[{index}] must be an object")
+        raise invalid_field("tools", f"tools[{index}] must be an object")
     if item.get("type") != "function":
         return item
     nested = item.get("function")
@@ -269,16 +224,16 @@ def _tool(item: Any, index: int) -> FunctionTool | dict[str, Any]:
     spec: Mapping[str, Any] = nested if isinstance(nested, dict) else item
     name = first_string(spec, "name")
     if name is None:
-        raise _invalid("tools", f"tools[{index}] is a function tool without a name")
+        raise invalid_field("tools", f"tools[{index}] is a function tool without a name")
     description = spec.get("description")
     parameters = spec.get("parameters")
     strict = spec.get("strict")
     if description is not None and not isinstance(description, str):
-        raise _invalid("tools", f"tools[{index}] description must be a string")
+        raise invalid_field("tools", f"tools[{index}] description must be a string")
     if parameters is not None and not isinstance(parameters, dict):
-        raise _invalid("tools", f"tools[{index}] parameters must be an object")
+        raise invalid_field("tools", f"tools[{index}] parameters must be an object")
     if strict is not None and not isinstance(strict, bool):
-        raise _invalid("tools", f"tools[{index}] strict must be a boolean")
+        raise invalid_field("tools", f"tools[{index}] strict must be a boolean")
     return FunctionTool(name=name, description=description, parameters=parameters, strict=strict)
 
 
@@ -311,7 +266,7 @@ def normalize_tool_choice(value: Any) -> ToolChoice | None:
         name = first_string(nested if isinstance(nested, dict) else value, "name")
         if name is not None:
             return ToolChoice(mode="function", function=name)
-    raise _invalid(
+    raise invalid_field(
         "tool_choice",
         'tool_choice must be "none", "auto", "required" or {"type":"function","function":{"name":…}}',
     )

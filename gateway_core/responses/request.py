@@ -11,7 +11,6 @@ route calls once it knows the selected modality.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,15 @@ from gateway_core.chat import (
     normalize_response_format,
     normalize_tool_choice,
     normalize_tools,
+)
+from gateway_core.chat.fields import (
+    invalid_field,
+    optional_amount,
+    optional_bool,
+    optional_cap,
+    optional_number,
+    optional_object,
+    optional_string,
 )
 from gateway_core.chat.messages import first_string, new_call_id
 from gateway_core.errors import GatewayError
@@ -94,10 +102,6 @@ class ResponsesRequest:
         return append_user_parts(self.messages, self.legacy_parts)
 
 
-def _invalid(param: str, message: str) -> GatewayError:
-    return GatewayError(400, "invalid_request", message, param=param)
-
-
 def normalize_responses_request(body: Mapping[str, Any]) -> ResponsesRequest:
     """Validate and normalize a ``/v1/responses`` body (spec/responses.md §3.6 steps 2-4).
 
@@ -117,7 +121,7 @@ def normalize_responses_request(body: Mapping[str, Any]) -> ResponsesRequest:
 
     messages = input_messages(body.get("input"))
     messages = append_user_parts(messages, attachment_parts(body))
-    text = _optional_object(body, "text")
+    text = optional_object(body, "text")
     text_format = text.get("format") if text is not None else None
     # ``text.format`` wins over ``response_format`` when both are given (§3.5, gateway choice).
     response_format = (
@@ -130,26 +134,26 @@ def normalize_responses_request(body: Mapping[str, Any]) -> ResponsesRequest:
         model=model,
         messages=messages,
         stream=bool(stream),
-        instructions=_optional_string(body, "instructions"),
-        previous_response_id=_optional_string(body, "previous_response_id"),
-        stream_options=_optional_object(body, "stream_options"),
-        max_output_tokens=_optional_cap(body, "max_output_tokens"),
-        temperature=_optional_number(body, "temperature"),
-        top_p=_optional_number(body, "top_p"),
+        instructions=optional_string(body, "instructions"),
+        previous_response_id=optional_string(body, "previous_response_id"),
+        stream_options=optional_object(body, "stream_options"),
+        max_output_tokens=optional_cap(body, "max_output_tokens"),
+        temperature=optional_number(body, "temperature"),
+        top_p=optional_number(body, "top_p"),
         tools=normalize_tools(body.get("tools")),
         tool_choice=normalize_tool_choice(body.get("tool_choice")),
-        parallel_tool_calls=_optional_bool(body, "parallel_tool_calls"),
+        parallel_tool_calls=optional_bool(body, "parallel_tool_calls"),
         response_format=response_format,
         text_verbosity=first_string(text or {}, "verbosity") or first_string(body, "textVerbosity", "verbosity"),
         reasoning_effort=_reasoning_effort(body),
-        metadata=_optional_object(body, "metadata"),
-        store=_optional_bool(body, "store") is not False,
-        background=_optional_bool(body, "background"),
+        metadata=optional_object(body, "metadata"),
+        store=optional_bool(body, "store") is not False,
+        background=optional_bool(body, "background"),
         modalities=_modalities(body),
         operation=_operation(body),
         legacy_parts=legacy_url_parts(body),
         custom_params=custom_params,
-        max_payment_amount_wei=_optional_amount(body, "max_payment_amount_wei"),
+        max_payment_amount_wei=optional_amount(body, "max_payment_amount_wei"),
     )
 
 
@@ -189,7 +193,7 @@ def input_messages(value: Any) -> list[Message]:
     bare: list[ContentPart] = []
     for index, element in enumerate(value):
         if not isinstance(element, dict):
-            raise _invalid("input", f"input[{index}] must be an object")
+            raise invalid_field("input", f"input[{index}] must be an object")
         kind = element.get("type")
         if kind in BARE_PART_TYPES and "role" not in element:
             part = normalize_part(element)
@@ -207,7 +211,7 @@ def input_messages(value: Any) -> list[Message]:
         elif "role" in element and kind in (None, "message"):
             messages.append(normalize_message(element))
         else:
-            raise _invalid("input", f"input[{index}] has an unsupported type {compact_json(kind)}")
+            raise invalid_field("input", f"input[{index}] has an unsupported type {compact_json(kind)}")
     _flush_bare(messages, bare)
     return messages
 
@@ -221,7 +225,7 @@ def _flush_bare(messages: list[Message], bare: list[ContentPart]) -> None:
 def _function_call(element: Mapping[str, Any], index: int) -> MessageToolCall:
     name = first_string(element, "name")
     if name is None:
-        raise _invalid("input", f"input[{index}] is a function_call without a name")
+        raise invalid_field("input", f"input[{index}] is a function_call without a name")
     arguments = element.get("arguments")
     if arguments is None:
         # "{}" rather than "": plugins that need an object parse this text (as chat.md §3.2).
@@ -248,7 +252,7 @@ def _append_call(messages: list[Message], call: MessageToolCall) -> None:
 def _function_call_output(element: Mapping[str, Any], index: int) -> Message:
     call_id = first_string(element, "call_id")
     if call_id is None:
-        raise _invalid("input", f"input[{index}] is a function_call_output without a call_id")
+        raise invalid_field("input", f"input[{index}] is a function_call_output without a call_id")
     output = element.get("output")
     content = output if isinstance(output, str) else compact_json(output)
     return Message(role="tool", tool_call_id=call_id, content=content)
@@ -299,63 +303,3 @@ def _modalities(body: Mapping[str, Any]) -> tuple[str, ...]:
 def _operation(body: Mapping[str, Any]) -> str | None:
     nested = body.get("response")
     return first_string(body, "operation") or (first_string(nested, "operation") if isinstance(nested, dict) else None)
-
-
-def _optional_object(body: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise _invalid(name, f"{name} must be an object")
-    return value
-
-
-def _optional_string(body: Mapping[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _invalid(name, f"{name} must be a string")
-    # An empty id or instruction carries nothing; treat it as absent rather than look it up.
-    return value or None
-
-
-def _optional_bool(body: Mapping[str, Any], name: str) -> bool | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise _invalid(name, f"{name} must be a boolean")
-    return value
-
-
-def _optional_cap(body: Mapping[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    # bool is an int subclass, and 5.0 is not an integer on the wire: both are rejected.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _invalid(name, f"{name} must be an integer >= 1")
-    return value
-
-
-def _optional_number(body: Mapping[str, Any], name: str) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    # Python's json accepts NaN/Infinity, which no provider does.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _invalid(name, f"{name} must be a number")
-    return float(value)
-
-
-def _optional_amount(body: Mapping[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    # isascii() too: str.isdigit() accepts digits such as '²' that int() rejects.
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    raise _invalid(name, f"{name} must be an integer or a string of decimal digits")

@@ -17,16 +17,15 @@ from gateway_core.default_plugins.sandbox import wire
 from gateway_core.hookspecs import hookimpl
 from gateway_core.testing.contract import read_sse
 from gateway_core.testing.mock_upstream import MockUpstream
+from gateway_core.testing.providers import KeylessSettings, SandboxWireProvider
 from gateway_core.testing.server import GatewayServer, run_gateway
 from gateway_core.types import (
     OperationSupport,
     Output,
     ProviderCall,
     ProviderContext,
-    ProviderSettings,
     ProviderSpec,
     StreamDecoder,
-    UpstreamRequest,
     UpstreamResponse,
 )
 
@@ -277,7 +276,7 @@ def test_unsupported_parameter_is_rejected() -> None:
         @hookimpl
         def gateway_providers(self, config: Mapping[str, Any]) -> list[ProviderSpec]:
             return [
-                ProviderSpec(name="notools", settings_model=_KeylessSettings, operations={"chat": OperationSupport()})
+                ProviderSpec(name="notools", settings_model=KeylessSettings, operations={"chat": OperationSupport()})
             ]
 
     with _catalog_gateway(
@@ -298,7 +297,7 @@ def test_unsupported_passthrough_parameter_is_rejected() -> None:
         @hookimpl
         def gateway_providers(self, config: Mapping[str, Any]) -> list[ProviderSpec]:
             support = OperationSupport(passthrough=frozenset({"seed"}))
-            return [ProviderSpec(name="fewparams", settings_model=_KeylessSettings, operations={"chat": support})]
+            return [ProviderSpec(name="fewparams", settings_model=KeylessSettings, operations={"chat": support})]
 
     with _catalog_gateway({"modelId": "few", "provider": "fewparams"}, [("fewparams", FewParams())]) as server:
         response = httpx.post(
@@ -324,35 +323,6 @@ def test_model_without_pricing_is_503(tmp_path: Any) -> None:
 # -- streaming is never buffered ---------------------------------------------------------------
 
 
-class _KeylessSettings(ProviderSettings):
-    def is_configured(self) -> bool:
-        return True
-
-
-class PacedProvider:
-    """A provider registered only in this test, speaking the sandbox wire to the mock upstream."""
-
-    @hookimpl
-    def gateway_providers(self, config: Mapping[str, Any]) -> list[ProviderSpec]:
-        return [ProviderSpec(name="paced", settings_model=_KeylessSettings, operations={"chat": OperationSupport()})]
-
-    @hookimpl
-    def gateway_build_request(self, call: ProviderCall, provider: ProviderContext) -> UpstreamRequest:
-        return UpstreamRequest("POST", "/chat", json=wire.request_body(call), stream=call.stream)
-
-    @hookimpl
-    def gateway_parse_response(
-        self, call: ProviderCall, provider: ProviderContext, response: UpstreamResponse
-    ) -> Output:
-        return wire.parse_output(response.json())
-
-    @hookimpl
-    def gateway_stream_decoder(
-        self, call: ProviderCall, provider: ProviderContext, headers: Mapping[str, str]
-    ) -> StreamDecoder:
-        return wire.SandboxDecoder()
-
-
 def _catalog_gateway(row: dict[str, Any], extra_plugins: Any = (), config: Mapping[str, str] | None = None) -> Any:
     import tempfile
 
@@ -371,7 +341,7 @@ def _catalog_gateway(row: dict[str, Any], extra_plugins: Any = (), config: Mappi
 def test_stream_is_not_buffered(mock_upstream: MockUpstream) -> None:
     row = {"modelId": "paced", "provider": "paced", "upstreamModelId": "mock/text?chunks=5&pace_ms=100"}
     config = {"GATEWAY_PROVIDER_PACED_BASE_URL": mock_upstream.base_url}
-    with _catalog_gateway(row, [("paced", PacedProvider())], config) as server:
+    with _catalog_gateway(row, [("paced", SandboxWireProvider("paced"))], config) as server:
         arrivals: list[float] = []
         with httpx.stream(
             "POST",
@@ -392,7 +362,7 @@ def test_stream_is_not_buffered(mock_upstream: MockUpstream) -> None:
 def test_stream_failure_before_first_byte_is_json(mock_upstream: MockUpstream) -> None:
     row = {"modelId": "broken", "provider": "paced", "upstreamModelId": "mock/error?status=400&message=bad%20thing"}
     config = {"GATEWAY_PROVIDER_PACED_BASE_URL": mock_upstream.base_url}
-    with _catalog_gateway(row, [("paced", PacedProvider())], config) as server:
+    with _catalog_gateway(row, [("paced", SandboxWireProvider("paced"))], config) as server:
         response = httpx.post(
             server.base_url + "/v1/chat/completions",
             headers=server.auth,
@@ -411,7 +381,7 @@ def test_stream_failure_before_first_byte_is_json(mock_upstream: MockUpstream) -
 def _paced_gateway(mock_upstream: MockUpstream, upstream_model: str, **config: str) -> Any:
     row = {"modelId": "paced", "provider": "paced", "upstreamModelId": upstream_model}
     full = {"GATEWAY_PROVIDER_PACED_BASE_URL": mock_upstream.base_url, **config}
-    return _catalog_gateway(row, [("paced", PacedProvider())], full)
+    return _catalog_gateway(row, [("paced", SandboxWireProvider("paced"))], full)
 
 
 def test_keepalive_comment_while_upstream_is_quiet(mock_upstream: MockUpstream) -> None:
@@ -469,12 +439,11 @@ def test_slow_first_event_is_bounded_by_the_upstream_timeout_not_the_idle_timeou
     assert "compose.error" not in response.text
 
 
-class ConfusedProvider(PacedProvider):
+class ConfusedProvider(SandboxWireProvider):
     """Its translation chokes on every upstream answer (a plugin bug or an upstream change)."""
 
-    @hookimpl
-    def gateway_providers(self, config: Mapping[str, Any]) -> list[ProviderSpec]:
-        return [ProviderSpec(name="confused", settings_model=_KeylessSettings, operations={"chat": OperationSupport()})]
+    def __init__(self) -> None:
+        super().__init__("confused")
 
     @hookimpl
     def gateway_parse_response(

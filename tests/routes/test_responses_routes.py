@@ -6,7 +6,7 @@ import base64
 import json
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -18,26 +18,14 @@ from fastapi import FastAPI
 
 from gateway_core import pipeline as pipeline_module
 from gateway_core.app import create_app
-from gateway_core.default_plugins.sandbox import wire
 from gateway_core.errors import GatewayError
-from gateway_core.hookspecs import hookimpl
 from gateway_core.routes import responses as responses_routes
 from gateway_core.store import ResponseRecord
 from gateway_core.testing import server as server_module
 from gateway_core.testing.contract import read_sse
 from gateway_core.testing.mock_upstream import MockUpstream
+from gateway_core.testing.providers import SandboxWireProvider
 from gateway_core.testing.server import GatewayServer, run_gateway
-from gateway_core.types import (
-    OperationSupport,
-    Output,
-    ProviderCall,
-    ProviderContext,
-    ProviderSettings,
-    ProviderSpec,
-    StreamDecoder,
-    UpstreamRequest,
-    UpstreamResponse,
-)
 
 
 def _create_app_with_responses(*args: Any, **kwargs: Any) -> FastAPI:
@@ -344,35 +332,6 @@ def test_history_cycle_is_400(gateway: GatewayServer, client: httpx.Client) -> N
 # -- provider failures ---------------------------------------------------------------------------
 
 
-class _KeylessSettings(ProviderSettings):
-    def is_configured(self) -> bool:
-        return True
-
-
-class PacedProvider:
-    """A provider registered only in this test, speaking the sandbox wire to the mock upstream."""
-
-    @hookimpl
-    def gateway_providers(self, config: Mapping[str, Any]) -> list[ProviderSpec]:
-        return [ProviderSpec(name="paced", settings_model=_KeylessSettings, operations={"chat": OperationSupport()})]
-
-    @hookimpl
-    def gateway_build_request(self, call: ProviderCall, provider: ProviderContext) -> UpstreamRequest:
-        return UpstreamRequest("POST", "/chat", json=wire.request_body(call), stream=call.stream)
-
-    @hookimpl
-    def gateway_parse_response(
-        self, call: ProviderCall, provider: ProviderContext, response: UpstreamResponse
-    ) -> Output:
-        return wire.parse_output(response.json())
-
-    @hookimpl
-    def gateway_stream_decoder(
-        self, call: ProviderCall, provider: ProviderContext, headers: Mapping[str, str]
-    ) -> StreamDecoder:
-        return wire.SandboxDecoder()
-
-
 def _paced_gateway(mock_upstream: MockUpstream, upstream_model: str, **config: str) -> AbstractContextManager[Any]:
     pricing = {"sections": [{"unitKey": "usd_per_1m_tokens", "entries": {"input": 1, "output": 1}}]}
     row = {"modelId": "paced", "provider": "paced", "upstreamModelId": upstream_model, "type": "chat"}
@@ -380,7 +339,7 @@ def _paced_gateway(mock_upstream: MockUpstream, upstream_model: str, **config: s
     with handle:
         yaml.safe_dump([{**row, "pricing": pricing}], handle)
     full = {"GATEWAY_CATALOG": handle.name, "GATEWAY_PROVIDER_PACED_BASE_URL": mock_upstream.base_url, **config}
-    return run_gateway(full, extra_plugins=[("paced", PacedProvider())])
+    return run_gateway(full, extra_plugins=[("paced", SandboxWireProvider("paced"))])
 
 
 @pytest.fixture
