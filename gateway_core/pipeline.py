@@ -48,9 +48,12 @@ __all__ = ["CallPlan", "CallRequest", "Completion", "Pipeline", "new_id", "untra
 log = logging.getLogger("gateway")
 
 #: Catalog operations each route family accepts (spec/models.md §1.5), and the provider
-#: operation (hookspec ``call.operation``) the call is made with.
-ROUTE_OPERATIONS: Mapping[str, tuple[tuple[str, ...], str]] = {
-    "chat": (("chat", "responses", "completion", "vision-chat"), "chat"),
+#: operations (hookspec ``call.operation``) the call can be made with, preferred first: a
+#: provider that declares the native ``responses`` operation gets Responses calls natively,
+#: every other provider gets them translated through ``chat``.
+ROUTE_OPERATIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "chat": (("chat", "responses", "completion", "vision-chat"), ("chat",)),
+    "responses": (("chat", "responses", "completion", "vision-chat"), ("responses", "chat")),
 }
 
 
@@ -139,11 +142,11 @@ class Pipeline:
         row = self.runtime.catalog.resolve(model)
         if row is None:
             raise GatewayError(404, "model_not_found", f"Model '{model}' not found", param="model")
-        accepted, provider_operation = ROUTE_OPERATIONS[route]
+        accepted, provider_operations = ROUTE_OPERATIONS[route]
         operations = row.data.get("operations") or []
         names = [op.get("operation") for op in operations]
         if not any(
-            name in accepted or (op.get("modality") == "text" and op.get("streamable") and route == "chat")
+            name in accepted or (op.get("modality") == "text" and op.get("streamable"))
             for name, op in zip(names, operations, strict=True)
         ):
             if names and all(op.get("modality") == "realtime" for op in operations):
@@ -157,9 +160,10 @@ class Pipeline:
         provider = self.runtime.plugins.provider(row.provider)
         if provider is None or not provider.configured:
             raise GatewayError(503, "provider_unavailable", f"Provider '{row.provider}' is not configured")
-        if provider_operation not in provider.spec.operations:
+        provider_operation = next((op for op in provider_operations if op in provider.spec.operations), None)
+        if provider_operation is None:
             raise GatewayError(
-                400, "invalid_operation", f"Provider '{provider.name}' does not support {provider_operation}"
+                400, "invalid_operation", f"Provider '{provider.name}' does not support {provider_operations[-1]}"
             )
         return row, provider, provider_operation
 

@@ -328,7 +328,7 @@ async def create_response(request: Request) -> Response:
     body = await read_json_body(request, runtime.settings.body_limit)
     responses = normalize_responses_request(body)
     pipeline = runtime.pipeline
-    pipeline.resolve(responses.model, "chat")  # §3.6 steps 5-6 before the input checks
+    pipeline.resolve(responses.model, "responses")  # §3.6 steps 5-6 before the input checks
     require_input(responses, "text")
     wallet = await _caller_wallet(request, runtime)
     history = (
@@ -339,7 +339,7 @@ async def create_response(request: Request) -> Response:
     system = [Message(role="system", content=responses.instructions)] if responses.instructions else []
     messages = [*system, *history, *responses.input_items("text")]
     call_request = CallRequest(
-        route="chat",
+        route="responses",
         model=responses.model,
         request_id=request_id_of(request.scope),
         headers=request.headers,
