@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gateway_core.background import BackgroundRuns
 from gateway_core.catalog import Catalog, CatalogError, CatalogRow
 from gateway_core.discovery import PluginFailure
 from gateway_core.payments import NoPayment, PaymentGate
@@ -44,6 +45,7 @@ class Runtime:
         self.catalog = catalog
         self._plugin_rows = dict(plugin_rows or {})
         self.clients = UpstreamClients()
+        self.background = BackgroundRuns()
         # An explicit gate (``NoPayment`` when embedding without payments) replaces the real
         # one, which needs the store and is built in :meth:`start`.
         self._payments_override = payments
@@ -111,6 +113,9 @@ class Runtime:
     async def stop(self) -> None:
         if self._pruner is not None:
             self._pruner.cancel()
+        # Background runs record how they ended (and settle what they delivered) while the
+        # upstream clients and the store are still open.
+        await self.background.stop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.clients.aclose()

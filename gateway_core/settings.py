@@ -153,6 +153,7 @@ class GatewaySettings:
     multipart_limit: int = DEFAULT_MULTIPART_LIMIT
     cors_credential_origins: tuple[str, ...] = ()
     responses_ttl: float = 86400
+    background_heartbeat: float = 1.0
     upstream_timeout: float = 240
     stream_idle_timeout: float = 120
     platform_fee_bps: int = 100
@@ -185,6 +186,7 @@ class GatewaySettings:
             multipart_limit=parse_byte_size(config.get("GATEWAY_MULTIPART_LIMIT"), DEFAULT_MULTIPART_LIMIT),
             cors_credential_origins=_csv(config.get("GATEWAY_CORS_CREDENTIAL_ORIGINS")),
             responses_ttl=_number(config, "GATEWAY_RESPONSES_TTL", 86400),
+            background_heartbeat=_number(config, "GATEWAY_BACKGROUND_HEARTBEAT", 1.0, minimum=0.01),
             upstream_timeout=_number(config, "GATEWAY_UPSTREAM_TIMEOUT", 240, minimum=0.001),
             stream_idle_timeout=_number(config, "GATEWAY_STREAM_IDLE_TIMEOUT", 120, minimum=0.001),
             platform_fee_bps=fee,

@@ -1,16 +1,19 @@
 """The Responses API (spec/responses.md): request normalization, object shaping, stream events.
 
-Pure code only; the routes, records and settlement live elsewhere.
+Pure code only; the routes, records, background runs and settlement live in
+:mod:`gateway_core.routes` (``responses*``).
 """
 
 from __future__ import annotations
 
 from gateway_core.responses.objects import (
     IdFactory,
+    ItemsPage,
     function_call_item,
     incomplete_details,
     input_item,
     input_items_page,
+    input_items_query,
     message_item,
     new_item_id,
     new_response_id,
@@ -36,12 +39,14 @@ __all__ = [
     "BARE_PART_TYPES",
     "KNOWN_MODALITIES",
     "IdFactory",
+    "ItemsPage",
     "ResponsesEventEncoder",
     "ResponsesRequest",
     "function_call_item",
     "incomplete_details",
     "input_item",
     "input_items_page",
+    "input_items_query",
     "input_messages",
     "message_item",
     "new_item_id",

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from gateway_core.chat import tool_calls_as_chat
 from gateway_core.chat.completion import tool_call_id
+from gateway_core.errors import GatewayError
 from gateway_core.responses.request import ResponsesRequest
 from gateway_core.types import (
     AudioPart,
@@ -59,6 +61,10 @@ _INCOMPLETE_REASONS: Mapping[str, str] = {
     "content_filter": "content_filter",
     "content-filter": "content_filter",
 }
+
+
+#: The largest ``limit`` of an input items page (as OpenAI).
+_MAX_PAGE = 100
 
 
 def new_response_id() -> str:
@@ -232,6 +238,7 @@ def response_body(
         "object": "response",
         "created_at": created_at,
         "status": status,
+        "background": bool(request.background),
         "error": dict(error) if error is not None else None,
         "incomplete_details": dict(incomplete) if incomplete is not None else None,
         "instructions": request.instructions,
@@ -290,19 +297,61 @@ def _chat_part(part: ContentPart) -> dict[str, Any]:
     raise TypeError(f"unknown content part {type(part).__name__}")
 
 
-def input_items_page(items: Sequence[tuple[str, Message]]) -> dict[str, Any]:
-    """The ``GET /v1/responses/{id}/input_items`` body (§6.4): every item, oldest first.
+@dataclass(frozen=True)
+class ItemsPage:
+    """Which slice of the input items a listing returns (OpenAI cursor pagination)."""
 
-    ``limit``, ``order`` and ``after`` are accepted and ignored by the route (gateway choice),
-    so this takes no paging arguments and ``has_more`` is always ``false``.
+    after: str | None = None
+    limit: int | None = None  # None: every item after the cursor
+    order: Literal["asc", "desc"] = "asc"
 
-    :param items: ``(item id, message)`` pairs as stored (ids are assigned when stored).
+
+def input_items_query(query: Mapping[str, str]) -> ItemsPage:
+    """``after``, ``limit`` (1-100) and ``order`` (``asc``/``desc``) of the listing's query.
+
+    Without ``limit`` every item is returned, and without ``order`` they come oldest first:
+    the spec's listing (§6.4) is what a client gets unless it asks for pages.
     """
-    data = [input_item(item_id, message) for item_id, message in items]
+    limit: int | None = None
+    raw_limit = query.get("limit")
+    if raw_limit is not None:
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= _MAX_PAGE:
+            raise GatewayError(
+                400, "invalid_request", f"'limit' must be an integer from 1 to {_MAX_PAGE}", param="limit"
+            )
+    order = query.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise GatewayError(400, "invalid_request", "'order' must be 'asc' or 'desc'", param="order")
+    return ItemsPage(after=query.get("after") or None, limit=limit, order=order)  # type: ignore[arg-type]
+
+
+def input_items_page(items: Sequence[tuple[str, Message]], page: ItemsPage = ItemsPage()) -> dict[str, Any]:
+    """The ``GET /v1/responses/{id}/input_items`` body (§6.4): one page of the items.
+
+    :param items: ``(item id, message)`` pairs as stored, oldest first (ids are assigned when
+        stored).
+    :param page: the slice; ``after`` names an item of this listing (in the page's order) and
+        an unknown one is a 400, so a client never mistakes a bad cursor for an empty list.
+    """
+    ordered = list(items) if page.order == "asc" else list(reversed(items))
+    start = 0
+    if page.after is not None:
+        ids = [item_id for item_id, _ in ordered]
+        if page.after not in ids:
+            raise GatewayError(
+                400, "invalid_request", f"'after' is not an item of this response: {page.after}", param="after"
+            )
+        start = ids.index(page.after) + 1
+    end = len(ordered) if page.limit is None else min(len(ordered), start + page.limit)
+    data = [input_item(item_id, message) for item_id, message in ordered[start:end]]
     return {
         "object": "list",
         "data": data,
         "first_id": data[0]["id"] if data else None,
         "last_id": data[-1]["id"] if data else None,
-        "has_more": False,
+        "has_more": end < len(ordered),
     }

@@ -66,6 +66,15 @@ class _Item:
     def shape(self, status: str) -> dict[str, Any]:
         if self.kind == "message":
             return message_item(self.item_id, self.text, status)
+        return self._other_shape(status)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The item ``in_progress`` with its text so far (the stream's ``added`` shape has none)."""
+        if self.kind == "message":
+            return {**message_item(self.item_id, self.text, "completed"), "status": "in_progress"}
+        return self._other_shape("in_progress")
+
+    def _other_shape(self, status: str) -> dict[str, Any]:
         if self.kind == "reasoning":
             return reasoning_item(self.item_id, self.text, status)
         return function_call_item(self.item_id, self.call_id, self.name, self.text, status, self.metadata)
@@ -118,8 +127,12 @@ class ResponsesEventEncoder:
 
     @property
     def output(self) -> list[dict[str, Any]]:
-        """The output items so far (the open one as ``in_progress``), e.g. for the record."""
-        return [dict(item) for item in self._items]
+        """The output items so far (the open one ``in_progress``, with its text so far), e.g.
+        for the record."""
+        items = [dict(item) for item in self._items]
+        if self._open is not None:
+            items[self._open.output_index] = self._open.snapshot()
+        return items
 
     def _frame(self, event_type: str, fields: Mapping[str, Any]) -> bytes:
         data = {"type": event_type, "sequence_number": self._sequence, **fields}

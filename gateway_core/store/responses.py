@@ -2,8 +2,9 @@
 
 A record is live until ``expires_at``; from then on every operation treats it as missing
 (``prune`` deletes it later). ``queued`` and ``in_progress`` are the only statuses that
-change: every update is one conditional ``UPDATE … WHERE status IN (…)``, so a record that
-was cancelled or finished while a call ran is never moved back, whichever replica writes.
+change (and a ``cancelled`` one takes its run's final output): every update is one
+conditional ``UPDATE … WHERE status IN (…)``, so a record that was cancelled or finished
+while a call ran is never moved back, whichever replica writes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -40,7 +41,8 @@ _ALLOWED_FROM: Mapping[ResponseStatus, tuple[ResponseStatus, ...]] = {
     "completed": _OPEN,
     "incomplete": _OPEN,
     "failed": _OPEN,
-    "cancelled": _OPEN,
+    # A cancelled run records what it delivered after the cancel.
+    "cancelled": (*_OPEN, "cancelled"),
 }
 
 
@@ -159,16 +161,17 @@ async def update_response(
 
 
 async def request_cancel(db: Database, response_id: str, now_ms: int) -> ResponseRecord | None:
-    """Flag an open record for cancellation; one still ``queued`` is ``cancelled`` at once
-    (no call has started), one ``in_progress`` is left for its runner to stop. A final record
-    is returned unchanged; None when missing or expired."""
+    """Cancel an open record: ``cancelled`` at once with ``cancel_requested`` set, whether
+    queued or running (its runner, on any replica, sees the record closed at its next
+    conditional write and stops). A final record is returned unchanged; None when missing or
+    expired."""
     c = response_records.c
     statement = (
         update(response_records)
         .where(c.response_id == response_id, c.expires_at > now_ms, c.status.in_(_OPEN))
         .values(
             cancel_requested=True,
-            status=case((c.status == "queued", "cancelled"), else_=c.status),
+            status="cancelled",
             updated_at=now_ms,
         )
         .returning(*response_records.c)

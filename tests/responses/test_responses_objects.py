@@ -51,6 +51,7 @@ def test_spec_example_shape() -> None:
         usage=usage_body(Usage(prompt_tokens=12, completion_tokens=3, total_tokens=15), "provider"),
         receipt={"final_amount_wei": "9"},
     )
+    assert body.pop("background") is False  # OpenAI's field, beyond the spec's example
     assert body == {
         "id": "resp_1",
         "object": "response",

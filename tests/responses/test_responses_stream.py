@@ -329,8 +329,11 @@ def test_output_property_tracks_open_item() -> None:
     encoder = _encoder()
     encoder.start()
     encoder.encode(TextDelta("x"))
+    encoder.encode(TextDelta("y"))
+    part = {"type": "output_text", "text": "xy", "annotations": []}
+    # The open item with its text so far: what a background run's record shows while it runs.
     assert encoder.output == [
-        {"type": "message", "id": "msg_0", "status": "in_progress", "role": "assistant", "content": []}
+        {"type": "message", "id": "msg_0", "status": "in_progress", "role": "assistant", "content": [part]}
     ]
 
 

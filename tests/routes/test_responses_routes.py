@@ -20,6 +20,7 @@ from gateway_core import pipeline as pipeline_module
 from gateway_core.app import create_app
 from gateway_core.errors import GatewayError
 from gateway_core.routes import responses as responses_routes
+from gateway_core.routes import responses_records
 from gateway_core.store import ResponseRecord
 from gateway_core.testing import server as server_module
 from gateway_core.testing.contract import read_sse
@@ -240,9 +241,9 @@ def test_history_messages(gateway: GatewayServer, sdk: openai.OpenAI) -> None:
     assert record is not None and record.owner_kind == "compose_key"
     # The record kept this key's wallet; another caller does not see the chain.
     with pytest.raises(GatewayError) as refused:
-        gateway.call(responses_routes._history(gateway.runtime, second.id, None))
+        gateway.call(responses_records.history(gateway.runtime, second.id, None))
     assert refused.value.code == "response_not_found"
-    history = gateway.call(responses_routes._history(gateway.runtime, second.id, record.owner_id))
+    history = gateway.call(responses_records.history(gateway.runtime, second.id, record.owner_id))
     assert [(m.role, m.content) for m in history] == [
         ("user", "one"),
         ("assistant", "echo: one"),

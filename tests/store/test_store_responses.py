@@ -137,15 +137,18 @@ async def test_cancel_of_a_queued_record_cancels_it_at_once(store: Store) -> Non
     assert await store.update_response("resp_1", status="in_progress", now_ms=NOW + 4) is False
 
 
-async def test_cancel_of_a_running_record_only_flags_it(store: Store) -> None:
+async def test_cancel_of_a_running_record_cancels_it_and_keeps_its_final_output(store: Store) -> None:
     await store.create_response(make_response("resp_1", status="in_progress"))
-    flagged = await store.request_cancel("resp_1", NOW + 3)
-    assert flagged is not None
-    assert (flagged.status, flagged.cancel_requested, flagged.updated_at) == ("in_progress", True, NOW + 3)
-    # The runner sees the flag and ends the record itself.
-    assert await store.update_response("resp_1", status="cancelled", now_ms=NOW + 4)
+    cancelled = await store.request_cancel("resp_1", NOW + 3)
+    assert cancelled is not None
+    assert (cancelled.status, cancelled.cancel_requested, cancelled.updated_at) == ("cancelled", True, NOW + 3)
+    # The runner's progress write now finds no open record: that is how it learns to stop.
+    assert await store.update_response("resp_1", output_json="[1]", now_ms=NOW + 4) is False
+    # It cannot complete the record, but records what it delivered before stopping.
+    assert await store.update_response("resp_1", status="completed", now_ms=NOW + 4) is False
+    assert await store.update_response("resp_1", status="cancelled", output_json="[2]", now_ms=NOW + 5)
     stored = await store.get_response("resp_1", NOW)
-    assert stored is not None and stored.status == "cancelled"
+    assert stored is not None and (stored.status, stored.output_json) == ("cancelled", "[2]")
 
 
 async def test_cancel_of_a_final_record_changes_nothing(store: Store) -> None:
