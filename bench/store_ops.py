@@ -1,6 +1,7 @@
 """The store's cost on a paid call: each hot-path operation timed alone, on SQLite and PostgreSQL.
 
-    python bench/store_ops.py [--iterations N] [--backend sqlite|postgresql|both] [--postgres-url URL]
+    python bench/store_ops.py [--iterations N] [--warmup W] [--backend sqlite|postgresql|both]
+                              [--postgres-url URL]
 
 Opens a :class:`~gateway_core.store.Store` the way ``gateway serve`` does (``Store.open(url)``,
 migrations applied, default engine settings) on
@@ -9,31 +10,44 @@ migrations applied, default engine settings) on
 * PostgreSQL: a fresh schema ``bench_<hex>`` in the database of ``--postgres-url`` (default
   ``GATEWAY_TEST_POSTGRES_URL``, else the local CI server), dropped afterwards.
 
-Then, for each of ``--iterations`` rounds (after ``--warmup`` unreported ones), it runs one
-Compose Key call's store work operation by operation, sequentially on one connection's worth of
-concurrency (c=1): ``get_key``, ``hold``, ``settle``, ``hold`` again, ``release``, and a receipt
-write (``insert_receipt``, or the combined settle-and-receipt operation where the store has
-one). Each operation is timed with ``perf_counter_ns`` around the awaited call, so the numbers
-include everything the caller pays: SQLAlchemy, the driver, its thread hop or socket, the pool.
+Then, for each of ``--iterations`` rounds (after ``--warmup`` unreported ones), sequentially
+(c=1), it does the store work of two successful Compose Key calls, one per settlement mode
+(``ledger``: the budget is the payment; ``sandbox``: the charge also moves on the sandbox
+ledger in the settle transaction, the default of ``gateway serve``), and of one call that fails
+and releases its hold:
+
+    get_key → hold → settle → receipt write        (each mode)
+    hold → release
+
+Where the store settles and stores the receipt in one operation (``settle_hold(...,
+receipt=...)``) the paid calls use it, as the payments layer does, and a bare
+``insert_receipt`` (what x402 payments still do) is timed separately. Each operation is timed
+with ``perf_counter_ns`` around the awaited call, so the numbers include everything the caller
+pays: SQLAlchemy or the driver, the thread hop or socket, the pool.
 
 Columns: mean / p50 / p99 in milliseconds, and per operation
 
-* ``stmts``: statements SQLAlchemy sent to the driver (``before_cursor_execute``; on SQLite
-  this includes the ``BEGIN``/``BEGIN IMMEDIATE`` the store issues itself);
-* ``txns``: transactions committed or rolled back;
-* ``hops`` (SQLite only): calls into aiosqlite's worker thread — every cursor creation,
-  execute, fetch, close and commit is one; each costs a thread switch both ways.
+* ``SA stmts``: statements SQLAlchemy sent (its ``before_cursor_execute`` event; on SQLite
+  this includes the ``BEGIN IMMEDIATE`` the store issues through it);
+* ``DB stmts``: statements the database received, however sent — on SQLite every statement
+  the library started (a trace callback on each connection: ``BEGIN``, ``COMMIT`` included);
+  on PostgreSQL SQLAlchemy's plus asyncpg's own (its query logger: ``BEGIN``, ``COMMIT``,
+  the pool's pre-ping, statements sent without SQLAlchemy). On PostgreSQL each is a round trip;
+* ``hops`` (SQLite only): switches into a database thread — aiosqlite's worker calls (every
+  cursor creation, execute, fetch, close and commit is one) plus jobs submitted to thread pools.
 
-The ``paid call`` row is the sum of what one call does on the hot path (key lookup, hold,
-settle, receipt), timed end to end.
+The ``paid call`` rows time a whole call's store work end to end (their counts are the sums).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
+import inspect
 import os
 import secrets
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -52,29 +66,40 @@ from sqlalchemy.engine import Engine, make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway_core.store import KeyRecord, ReceiptRow, Store  # noqa: E402
+from gateway_core.store import KeyRecord, LedgerTransfer, ReceiptRow, Store  # noqa: E402
 
 DEFAULT_POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 WALLET = "0x2222222222222222222222222222222222222222"
+MERCHANT = "0x3333333333333333333333333333333333333333"
 NETWORK = "eip155:31337"
+ASSET = "0x5a4d5a4d5a4d5a4d5a4d5a4d5a4d5a4d5a4d5a4d"
 KEY_ID = "0b5e0c1e-0000-4000-8000-000000000001"
 BUDGET = 10**15  # never runs out, whatever --iterations says
 HOLD = 5_000
 CHARGE = 3_210
-OPS = ("get_key", "hold", "settle", "release", "receipt", "paid call")
+OPS = (
+    "get_key",
+    "hold",
+    "settle (ledger)",
+    "settle (sandbox)",
+    "release",
+    "receipt",
+    "paid call (ledger)",
+    "paid call (sandbox)",
+)
 _T = TypeVar("_T")
 
 
 @dataclass
 class Counters:
-    """What the database layer did, bumped by the event hooks below."""
+    """What the database layer did, bumped by the hooks of :func:`instrumented`."""
 
-    statements: int = 0
-    transactions: int = 0
+    sa_statements: int = 0
+    db_statements: int = 0
     hops: int = 0
 
     def snapshot(self) -> tuple[int, int, int]:
-        return self.statements, self.transactions, self.hops
+        return self.sa_statements, self.db_statements, self.hops
 
 
 @dataclass
@@ -82,43 +107,66 @@ class Samples:
     """Timings (ns) and per-call counts of one operation."""
 
     times_ns: list[int] = field(default_factory=list)
-    statements: list[int] = field(default_factory=list)
-    transactions: list[int] = field(default_factory=list)
-    hops: list[int] = field(default_factory=list)
+    counts: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 COUNTERS = Counters()
 
 
-def _on_statement(*_args: Any) -> None:
-    COUNTERS.statements += 1
+def _on_sa_statement(*_args: Any) -> None:
+    COUNTERS.sa_statements += 1
+    if _postgresql:
+        COUNTERS.db_statements += 1  # asyncpg's logger does not see SQLAlchemy's prepared statements
 
 
-def _on_transaction_end(*_args: Any) -> None:
-    COUNTERS.transactions += 1
+def _on_db_statement(*_args: Any) -> None:
+    COUNTERS.db_statements += 1
+
+
+_postgresql = False
 
 
 @contextmanager
 def instrumented() -> Iterator[None]:
-    """Count statements and transactions of every engine, and aiosqlite thread hops."""
+    """Count statements and thread hops of every engine and connection opened meanwhile."""
     # Class-level listeners reach the store's engine without touching its internals.
-    event.listen(Engine, "before_cursor_execute", _on_statement)
-    event.listen(Engine, "commit", _on_transaction_end)
-    event.listen(Engine, "rollback", _on_transaction_end)
-    original = aiosqlite.core.Connection._execute
+    event.listen(Engine, "before_cursor_execute", _on_sa_statement)
+    aiosqlite_execute = aiosqlite.core.Connection._execute
+    submit = concurrent.futures.ThreadPoolExecutor.submit
+    sqlite_connect = sqlite3.connect
+    pg_connect = asyncpg.connect
 
-    async def counting(self: aiosqlite.core.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def counting_execute(self: aiosqlite.core.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
         COUNTERS.hops += 1
-        return await original(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        return await aiosqlite_execute(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
-    aiosqlite.core.Connection._execute = counting  # type: ignore[method-assign]
+    def counting_submit(self: concurrent.futures.ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        COUNTERS.hops += 1
+        return submit(self, fn, *args, **kwargs)
+
+    def tracing_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        # Called in the thread that will use the connection (aiosqlite's worker, or a pool's).
+        connection: sqlite3.Connection = sqlite_connect(*args, **kwargs)
+        connection.set_trace_callback(_on_db_statement)
+        return connection
+
+    async def logging_connect(*args: Any, **kwargs: Any) -> Any:
+        connection = await pg_connect(*args, **kwargs)
+        connection.add_query_logger(_on_db_statement)
+        return connection
+
+    aiosqlite.core.Connection._execute = counting_execute  # type: ignore[method-assign]
+    concurrent.futures.ThreadPoolExecutor.submit = counting_submit  # type: ignore[method-assign,assignment]
+    sqlite3.connect = tracing_connect  # type: ignore[assignment]
+    asyncpg.connect = logging_connect
     try:
         yield
     finally:
-        aiosqlite.core.Connection._execute = original  # type: ignore[method-assign]
-        event.remove(Engine, "before_cursor_execute", _on_statement)
-        event.remove(Engine, "commit", _on_transaction_end)
-        event.remove(Engine, "rollback", _on_transaction_end)
+        asyncpg.connect = pg_connect
+        sqlite3.connect = sqlite_connect
+        concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+        aiosqlite.core.Connection._execute = aiosqlite_execute  # type: ignore[method-assign]
+        event.remove(Engine, "before_cursor_execute", _on_sa_statement)
 
 
 async def timed(samples: Samples, call: Callable[[], Awaitable[_T]]) -> _T:
@@ -126,10 +174,10 @@ async def timed(samples: Samples, call: Callable[[], Awaitable[_T]]) -> _T:
     started = time.perf_counter_ns()
     result = await call()
     samples.times_ns.append(time.perf_counter_ns() - started)
+    # asyncpg hands logged queries to its loggers with call_soon: let them run before counting.
+    await asyncio.sleep(0)
     after = COUNTERS.snapshot()
-    samples.statements.append(after[0] - before[0])
-    samples.transactions.append(after[1] - before[1])
-    samples.hops.append(after[2] - before[2])
+    samples.counts.append((after[0] - before[0], after[1] - before[1], after[2] - before[2]))
     return result
 
 
@@ -155,26 +203,52 @@ def _receipt(key_id: str, hold_id: str, now_ms: int) -> ReceiptRow:
     )
 
 
-async def one_round(store: Store, stats: dict[str, Samples], n: int) -> None:
-    """One paid call that settles, and one that is released, operation by operation."""
+def _combined(store: Store) -> bool:
+    """Whether the store settles and writes the receipt in one operation (``receipt=``)."""
+    return "receipt" in inspect.signature(store.settle_hold).parameters
+
+
+async def paid_call(store: Store, stats: dict[str, Samples], n: int, *, sandbox: bool) -> None:
+    """One successful Compose Key call's store work, operation by operation, as the payments
+    layer does it (``get_key`` → ``hold`` → settle → receipt)."""
+    mode = "sandbox" if sandbox else "ledger"
     call_started = time.perf_counter_ns()
     key = await timed(stats["get_key"], lambda: store.get_key(KEY_ID))
     assert key is not None
-    outcome = await timed(stats["hold"], lambda: store.hold(KEY_ID, HOLD, 1, f"req_{n}", _now_ms()))
+    outcome = await timed(stats["hold"], lambda: store.hold(KEY_ID, HOLD, 1, f"req_{n}_{mode}", _now_ms()))
     assert outcome.hold is not None
     hold_id = outcome.hold.hold_id
-    settled = await timed(stats["settle"], lambda: store.settle_hold(hold_id, CHARGE, _now_ms()))
+    transfer = LedgerTransfer(NETWORK, ASSET, WALLET, MERCHANT, CHARGE, allowance="spender") if sandbox else None
+    row = _receipt(KEY_ID, hold_id, _now_ms())
+    parts = ["get_key", "hold", f"settle ({mode})"]
+    settle: Callable[[], Awaitable[Any]]
+    if _combined(store):
+        settle = lambda: store.settle_hold(hold_id, CHARGE, _now_ms(), transfer, receipt=row)  # type: ignore[call-arg]  # noqa: E731
+    else:
+        settle = lambda: store.settle_hold(hold_id, CHARGE, _now_ms(), transfer)  # noqa: E731
+    settled = await timed(stats[f"settle ({mode})"], settle)
     assert settled.status == "settled", settled.status
-    await timed(stats["receipt"], lambda: store.insert_receipt(_receipt(KEY_ID, hold_id, _now_ms())))
-    stats["paid call"].times_ns.append(time.perf_counter_ns() - call_started)
-    for name in ("statements", "transactions", "hops"):
-        parts = (getattr(stats[op], name)[-1] for op in ("get_key", "hold", "settle", "receipt"))
-        getattr(stats["paid call"], name).append(sum(parts))
+    if _combined(store):
+        assert settled.cumulative is not None
+    else:
+        await timed(stats["receipt"], lambda: store.insert_receipt(row))
+        parts.append("receipt")
+    total = stats[f"paid call ({mode})"]
+    total.times_ns.append(time.perf_counter_ns() - call_started)
+    sums = [sum(stats[op].counts[-1][i] for op in parts) for i in range(3)]
+    total.counts.append((sums[0], sums[1], sums[2]))
 
+
+async def one_round(store: Store, stats: dict[str, Samples], n: int) -> None:
+    """A paid call in each settlement mode, a call that is released, and a bare receipt write."""
+    await paid_call(store, stats, n, sandbox=False)
+    await paid_call(store, stats, n, sandbox=True)
     failed = await store.hold(KEY_ID, HOLD, 1, f"req_{n}_failed", _now_ms())
     assert failed.hold is not None
     failed_id = failed.hold.hold_id
     assert await timed(stats["release"], lambda: store.release_hold(failed_id))
+    if _combined(store):  # x402 payments still write receipts on their own
+        await timed(stats["receipt"], lambda: store.insert_receipt(_receipt(KEY_ID, failed_id, _now_ms())))
 
 
 @asynccontextmanager
@@ -218,6 +292,8 @@ async def run_backend(store: Store, iterations: int, warmup: int) -> dict[str, S
             chain_id=31337,
         )
     )
+    # Sandbox collection moves each charge from the key's wallet to the merchant on the ledger.
+    await store.ledger_fund(NETWORK, ASSET, WALLET, BUDGET, approve_permit2=False, approve_spender=True)
     scratch = {op: Samples() for op in OPS}
     for n in range(warmup):
         await one_round(store, scratch, -n - 1)
@@ -243,17 +319,19 @@ def report(backend: str, stats: dict[str, Samples]) -> list[str]:
     for op in OPS:
         samples = stats[op]
         ordered = sorted(samples.times_ns)
-        hops = _per_call(samples.hops) if backend == "sqlite" else "-"
+        columns = [_per_call([c[i] for c in samples.counts]) for i in range(3)]
+        if backend != "sqlite":
+            columns[2] = "-"
         lines.append(
             f"| {backend} | {op} | {statistics.fmean(ordered) / 1e6:.3f} | {_percentile(ordered, 0.5):.3f} "
-            f"| {_percentile(ordered, 0.99):.3f} | {_per_call(samples.statements)} "
-            f"| {_per_call(samples.transactions)} | {hops} |"
+            f"| {_percentile(ordered, 0.99):.3f} | {' | '.join(columns)} |"
         )
     return lines
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    global _postgresql
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=1000, help="measured rounds (default 1000)")
     parser.add_argument("--warmup", type=int, default=50, help="unreported rounds first (default 50)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
@@ -263,13 +341,14 @@ async def main(argv: list[str] | None = None) -> int:
     header = [
         f"store_ops: {args.iterations} rounds after {args.warmup} warm-up, c=1, Python {sys.version.split()[0]}",
         "",
-        "| backend | op | mean ms | p50 ms | p99 ms | stmts/op | txns/op | hops/op |",
+        "| backend | op | mean ms | p50 ms | p99 ms | SA stmts/op | DB stmts/op | hops/op |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     print("\n".join(header), flush=True)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     with instrumented():
         for backend in backends:
+            _postgresql = backend == "postgresql"
             opened = sqlite_store() if backend == "sqlite" else postgres_store(args.postgres_url)
             async with opened as store:
                 stats = await run_backend(store, args.iterations, args.warmup)
