@@ -13,7 +13,8 @@ gateway on loopback against the real mock upstream process::
             return {"GATEWAY_PROVIDER_ACME_BASE_URL": upstream.base_url, "GATEWAY_PROVIDER_ACME_API_KEY": "test"}
 
 The suite writes its own catalog: one row per scenario, whose ``upstreamModelId`` selects the
-mock upstream's scenario (grammar: :mod:`gateway_core.testing.mock_upstream.scenarios`).
+mock upstream's scenario (grammar: :mod:`gateway_core.testing.mock_upstream.scenarios`). The
+Responses API tests (:mod:`gateway_core.testing.contract_responses`) are part of the suite.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway_core.testing.contract_responses import ResponsesContractTests
 from gateway_core.testing.mock_upstream import MockUpstream
 from gateway_core.testing.server import GatewayServer, run_gateway
 
@@ -85,8 +87,11 @@ def read_sse(response: httpx.Response) -> list[tuple[str | None, Any]]:
     return frames
 
 
-class ProviderContractSuite:
-    """Subclass, set :attr:`provider_name`, implement :meth:`provider_config`."""
+class ProviderContractSuite(ResponsesContractTests):
+    """Subclass, set :attr:`provider_name`, implement :meth:`provider_config`.
+
+    Chat behaviour is tested here, ``/v1/responses`` by :class:`ResponsesContractTests`.
+    """
 
     #: The provider instance under test (what catalog rows name in ``provider``).
     provider_name: ClassVar[str]

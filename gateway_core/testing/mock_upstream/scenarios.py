@@ -11,7 +11,8 @@ Scenarios:
 
 - ``text``: the reply text in word chunks (``\\s*\\S+\\s*`` pieces), then a finish event.
 - ``echo``: like ``text`` with the text ``echo: <last user message text>`` (string content, or
-  the ``text`` parts of list content joined).
+  the ``text`` / ``input_text`` parts of list content joined; a Responses ``input`` string is
+  the message).
 - ``tool``: ``get_weather`` ``{"city":"Paris"}``; finish ``tool_calls``.
 - ``tools_parallel``: ``get_weather`` and ``get_time`` ``{"tz":"Europe/Paris"}``; each call's
   start and first argument fragment, then the remaining fragments interleaved (call 0, call 1,
@@ -45,8 +46,8 @@ delay then one canonical :data:`Event`), :class:`ErrorReply` or :class:`ResetRep
 Wire modules turn the events into bytes; see :class:`WireFormat`.
 
 Usage numbers are deterministic: ``input_tokens`` = ceil(bytes of the compact JSON of the
-request's ``messages`` / 4); ``output_tokens`` = number of content events (text deltas plus
-tool-argument fragments) actually produced.
+request's ``messages`` (its ``input`` on the Responses wire) / 4); ``output_tokens`` = number
+of content events (text deltas plus tool-argument fragments) actually produced.
 """
 
 from __future__ import annotations
@@ -299,22 +300,31 @@ def _split(text: str, chunks: int | None) -> list[str]:
     return [text[bounds[i] : bounds[i + 1]] for i in range(n)]
 
 
+def _conversation(body: Mapping[str, Any]) -> Any:
+    """The prompt of any wire: ``messages`` (chat, Anthropic, sandbox) or ``input`` (Responses)."""
+    return body["messages"] if "messages" in body else body.get("input", [])
+
+
 def _last_user_text(body: Mapping[str, Any]) -> str:
-    messages = body.get("messages")
-    for message in reversed(messages if isinstance(messages, list) else []):
+    conversation = _conversation(body)
+    if isinstance(conversation, str):  # Responses ``input`` given as one string
+        return conversation
+    for message in reversed(conversation if isinstance(conversation, list) else []):
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
                 return "".join(
-                    str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+                    str(p.get("text", ""))
+                    for p in content
+                    if isinstance(p, dict) and p.get("type") in ("text", "input_text")
                 )
     return ""
 
 
 def _input_tokens(body: Mapping[str, Any]) -> int:
-    return math.ceil(len(dumps(body.get("messages", [])).encode()) / 4)
+    return math.ceil(len(dumps(_conversation(body)).encode()) / 4)
 
 
 def _tool_events(seq: int, calls: list[tuple[str, str]]) -> Iterator[TextDelta | ToolCallStart | ToolCallArgs]:

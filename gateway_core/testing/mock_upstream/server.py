@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from . import wire_anthropic, wire_openai, wire_sandbox
+from . import wire_anthropic, wire_openai, wire_openai_responses, wire_sandbox
 from .log import LogEntry, RequestLog
 from .scenarios import (
     Answer,
@@ -49,6 +49,7 @@ __all__ = ["MAX_BODY_BYTES", "MAX_HEAD_BYTES", "WIRES", "MockServer", "match_wir
 #: Path suffix -> wire format. A new wire is one module plus one entry here.
 WIRES: dict[str, WireFormat] = {
     "/chat/completions": wire_openai.WIRE,
+    "/responses": wire_openai_responses.WIRE,
     "/chat": wire_sandbox.WIRE,
     "/messages": wire_anthropic.WIRE,
 }

@@ -8,11 +8,8 @@ No I/O and no settings lookups here: everything arrives as arguments.
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import orjson
 
 from gateway_core import FunctionTool, Message, Output, OutputToolCall, ProviderCall, ProviderError, Usage
 from gateway_core.types import (
@@ -28,6 +25,7 @@ from gateway_core.types import (
     VideoPart,
 )
 
+from .common import count, data_url, detail, file_name, inline_audio, is_reasoning_model, json_text
 from .errors import error_from_body, error_object
 
 __all__ = [
@@ -40,44 +38,14 @@ __all__ = [
     "usage_from_wire",
 ]
 
-# MIME subtypes clients use for the two formats ``input_audio`` accepts.
-_AUDIO_FORMATS: Mapping[str, str] = {"mpeg": "mp3", "mp3": "mp3", "wav": "wav", "x-wav": "wav", "wave": "wav"}
-
-
-def _json_text(value: Any) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
-def _data_url(url: str) -> tuple[str, str] | None:
-    """``(mime type, base64 payload)`` of a base64 ``data:`` URL, else ``None``."""
-    if url[:5].lower() != "data:":
-        return None
-    header, sep, payload = url[5:].partition(",")
-    mime, _, encoding = header.partition(";")
-    if not sep or encoding.lower() != "base64":
-        return None
-    return mime.strip().lower(), payload
-
-
 # -- request ---------------------------------------------------------------------------------
 
 
-def _audio(part: AudioPart) -> dict[str, Any]:
-    parsed = _data_url(part.url)
-    if parsed is None or not parsed[0].startswith("audio/"):
-        raise ProviderError(400, "audio URL inputs are not supported by this model")
-    subtype = parsed[0].removeprefix("audio/")
-    return {"type": "input_audio", "input_audio": {"data": parsed[1], "format": _AUDIO_FORMATS.get(subtype, subtype)}}
-
-
 def _file(part: FilePart) -> dict[str, Any]:
-    parsed = _data_url(part.url)
+    parsed = data_url(part.url)
     if parsed is None:
         raise ProviderError(400, "file URL inputs are not supported by this model")
-    mime = part.mime_type or parsed[0]
-    # OpenAI needs a filename with file_data; the extension is how it recognises the type.
-    filename = part.filename or "file" + (mimetypes.guess_extension(mime) or "")
-    return {"type": "file", "file": {"file_data": part.url, "filename": filename}}
+    return {"type": "file", "file": {"file_data": part.url, "filename": file_name(part, part.mime_type or parsed[0])}}
 
 
 def _content_part(part: ContentPart) -> dict[str, Any]:
@@ -86,7 +54,7 @@ def _content_part(part: ContentPart) -> dict[str, Any]:
     if isinstance(part, ImagePart):
         return {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}}
     if isinstance(part, AudioPart):
-        return _audio(part)
+        return inline_audio(part)
     if isinstance(part, FilePart):
         return _file(part)
     if isinstance(part, VideoPart):
@@ -103,7 +71,7 @@ def _tool_call(call_id: str | None, name: str, arguments: str) -> dict[str, Any]
 def _tool_result(call_id: str | None, output: Any) -> dict[str, Any]:
     if not call_id:
         raise ProviderError(400, "tool results need the id of the call they answer (tool_call_id)", param="messages")
-    return {"role": "tool", "tool_call_id": call_id, "content": _json_text(output)}
+    return {"role": "tool", "tool_call_id": call_id, "content": json_text(output)}
 
 
 def _assistant(message: Message, parts: Sequence[ContentPart]) -> dict[str, Any]:
@@ -111,7 +79,7 @@ def _assistant(message: Message, parts: Sequence[ContentPart]) -> dict[str, Any]
     texts: list[str] = []
     for part in parts:
         if isinstance(part, ToolCallPart):
-            calls.append(_tool_call(part.id, part.name, "{}" if part.input is None else _json_text(part.input)))
+            calls.append(_tool_call(part.id, part.name, "{}" if part.input is None else json_text(part.input)))
         elif isinstance(part, TextPart):
             texts.append(part.text)
         else:
@@ -203,17 +171,6 @@ def _passthrough(params: Mapping[str, Any], stream: bool) -> dict[str, Any]:
     return out
 
 
-def _reasoning_model(row: Mapping[str, Any]) -> bool:
-    """Whether the catalog row allows ``reasoning_effort``: unless its ``capabilities`` say
-    otherwise (rows without capabilities, typical for compatible servers, are trusted)."""
-    capabilities = row.get("capabilities")
-    if isinstance(capabilities, Mapping):
-        return bool(capabilities.get("reasoning"))
-    if isinstance(capabilities, list):
-        return "reasoning" in capabilities
-    return True
-
-
 def request_body(call: ProviderCall, *, legacy_max_tokens: bool = False) -> dict[str, Any]:
     """The JSON body of ``POST /chat/completions`` for a chat call."""
     body: dict[str, Any] = {"model": call.upstream_model, "messages": chat_messages(call.messages)}
@@ -231,7 +188,7 @@ def request_body(call: ProviderCall, *, legacy_max_tokens: bool = False) -> dict
     if call.max_output_tokens is not None:
         body["max_tokens" if legacy_max_tokens else "max_completion_tokens"] = call.max_output_tokens
     params = dict(call.custom_params or {})
-    if "reasoning_effort" in params and not _reasoning_model(call.row):
+    if "reasoning_effort" in params and not is_reasoning_model(call.row):
         # spec/chat.md §3.3: forwarded only to models that reason; OpenAI refuses it elsewhere.
         del params["reasoning_effort"]
     body.update(_passthrough(params, call.stream))
@@ -243,30 +200,21 @@ def request_body(call: ProviderCall, *, legacy_max_tokens: bool = False) -> dict
 # -- answer ----------------------------------------------------------------------------------
 
 
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def usage_from_wire(data: Any) -> Usage | None:
     """``usage`` of a completion or of the last stream chunk -> :class:`Usage`."""
     if not isinstance(data, Mapping):
         return None
-    prompt, completion = _count(data.get("prompt_tokens")), _count(data.get("completion_tokens"))
-    total = _count(data.get("total_tokens"))
+    prompt, completion = count(data.get("prompt_tokens")), count(data.get("completion_tokens"))
+    total = count(data.get("total_tokens"))
     if total is None and prompt is not None and completion is not None:
         total = prompt + completion
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=total,
-        cached_input_tokens=_detail(data, "prompt_tokens_details", "cached_tokens"),
-        reasoning_tokens=_detail(data, "completion_tokens_details", "reasoning_tokens"),
+        cached_input_tokens=detail(data, "prompt_tokens_details", "cached_tokens"),
+        reasoning_tokens=detail(data, "completion_tokens_details", "reasoning_tokens"),
     )
-
-
-def _detail(usage: Mapping[str, Any], group: str, key: str) -> int | None:
-    details = usage.get(group)
-    return _count(details.get(key)) if isinstance(details, Mapping) else None
 
 
 def reasoning_text(message: Mapping[str, Any]) -> str | None:
@@ -281,7 +229,7 @@ def reasoning_text(message: Mapping[str, Any]) -> str | None:
 
 def _arguments(value: Any) -> str:
     # Arguments are JSON text on the wire; a few compatible servers send the object itself.
-    return "" if value is None else _json_text(value)
+    return "" if value is None else json_text(value)
 
 
 def _output_call(call: Mapping[str, Any]) -> OutputToolCall:

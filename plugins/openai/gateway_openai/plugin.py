@@ -19,7 +19,8 @@ from gateway_core import (
     hookimpl,
 )
 
-from . import adapter, errors
+from . import adapter, errors, responses_wire
+from .responses_stream import ResponsesStreamDecoder
 from .settings import OpenAISettings, provider_specs, settings_of
 from .stream import ChatStreamDecoder
 
@@ -57,13 +58,16 @@ def gateway_list_models(provider: ProviderContext) -> None:
 
 @hookimpl
 def gateway_build_request(call: ProviderCall, provider: ProviderContext) -> UpstreamRequest | None:
-    if call.operation != "chat":
-        return None  # the core answers 400 invalid_operation
     settings = settings_of(provider)
-    body = adapter.request_body(call, legacy_max_tokens=settings.legacy_max_tokens)
-    return UpstreamRequest(
-        "POST", "/chat/completions", headers=_headers(settings, call.request_id), json=body, stream=call.stream
-    )
+    headers = _headers(settings, call.request_id)
+    # Relative paths: the core joins them to the instance's base URL (``…/v1``).
+    if call.operation == "chat":
+        body = adapter.request_body(call, legacy_max_tokens=settings.legacy_max_tokens)
+        return UpstreamRequest("POST", "/chat/completions", headers=headers, json=body, stream=call.stream)
+    if call.operation == "responses":
+        body = responses_wire.request_body(call)
+        return UpstreamRequest("POST", "/responses", headers=headers, json=body, stream=call.stream)
+    return None  # the core answers 400 invalid_operation
 
 
 @hookimpl
@@ -72,11 +76,15 @@ def gateway_parse_response(call: ProviderCall, provider: ProviderContext, respon
         data = response.json()
     except orjson.JSONDecodeError:
         raise ProviderError(502, "Provider answer is not JSON") from None
+    if call.operation == "responses":
+        return responses_wire.parse_response(data)
     return adapter.parse_output(data)
 
 
 @hookimpl
 def gateway_stream_decoder(call: ProviderCall, provider: ProviderContext, headers: Mapping[str, str]) -> StreamDecoder:
+    if call.operation == "responses":
+        return ResponsesStreamDecoder()
     return ChatStreamDecoder()
 
 

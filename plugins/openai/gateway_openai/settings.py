@@ -5,6 +5,11 @@ One provider instance per configured upstream: the default instance ``openai`` (
 ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``), plus one instance per name in
 ``GATEWAY_OPENAI_INSTANCES`` (``groq,vllm``), each configured only by its own
 ``GATEWAY_PROVIDER_<NAME>_*`` variables.
+
+The default instance declares ``chat`` (Chat Completions) and ``responses`` (the Responses
+API, which the gateway's ``/v1/responses`` then uses natively). The extra instances are
+generic OpenAI-compatible chat servers, most of which have no ``/responses`` endpoint: they
+declare ``chat`` only, and the gateway serves ``/v1/responses`` for them through chat.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ __all__ = [
     "DEFAULT_INSTANCE",
     "INSTANCES_KEY",
     "PASSTHROUGH",
+    "RESPONSES",
+    "RESPONSES_PASSTHROUGH",
     "OpenAISettings",
     "instance_names",
     "provider_specs",
@@ -54,11 +61,36 @@ PASSTHROUGH = frozenset(
     }
 )
 
-CHAT = OperationSupport(
-    streaming=True,
-    params=frozenset({"tools", "tool_choice", "response_format", "temperature"}),
-    passthrough=PASSTHROUGH,
+#: The pass-through parameters the Responses API accepts: the spec/chat.md §3.3 list minus the
+#: sampling knobs it lacks (``frequency_penalty``, ``logit_bias``, ``presence_penalty``,
+#: ``seed``), plus its own request fields. ``reasoning_effort`` is sent as ``reasoning.effort``;
+#: ``store`` and ``metadata`` are the gateway record's and never reach the upstream.
+RESPONSES_PASSTHROUGH = frozenset(
+    {
+        "include",
+        "max_tool_calls",
+        "metadata",
+        "parallel_tool_calls",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "reasoning",
+        "reasoning_effort",
+        "safety_identifier",
+        "service_tier",
+        "store",
+        "stream_options",
+        "text",
+        "top_logprobs",
+        "top_p",
+        "truncation",
+        "user",
+    }
 )
+
+_PARAMS = frozenset({"tools", "tool_choice", "response_format", "temperature"})
+
+CHAT = OperationSupport(streaming=True, params=_PARAMS, passthrough=PASSTHROUGH)
+RESPONSES = OperationSupport(streaming=True, params=_PARAMS, passthrough=RESPONSES_PASSTHROUGH)
 
 
 class OpenAISettings(ProviderSettings):
@@ -95,7 +127,7 @@ def provider_specs(config: Mapping[str, Any]) -> list[ProviderSpec]:
     default = ProviderSpec(
         name=DEFAULT_INSTANCE,
         settings_model=OpenAISettings,
-        operations={"chat": CHAT},
+        operations={"chat": CHAT, "responses": RESPONSES},
         env_fallbacks={
             "api_key": "OPENAI_API_KEY",
             "base_url": "OPENAI_BASE_URL",
@@ -103,10 +135,10 @@ def provider_specs(config: Mapping[str, Any]) -> list[ProviderSpec]:
             "project": "OPENAI_PROJECT_ID",
         },
         defaults={"base_url": DEFAULT_BASE_URL},
-        description="OpenAI Chat Completions",
+        description="OpenAI Chat Completions and Responses API",
     )
     # Extra instances get no OPENAI_* fallbacks on purpose: a local server must never receive
-    # the operator's OpenAI key just because its own key is unset.
+    # the operator's OpenAI key just because its own key is unset. They speak chat only.
     extras = [
         ProviderSpec(
             name=name,

@@ -8,6 +8,8 @@ from gateway_core.testing.mock_upstream import MockUpstream
 
 class TestOpenAIContract(ProviderContractSuite):
     provider_name = "openai"
+    # The openai instance declares the Responses API: /v1/responses is served natively.
+    responses_upstream_path = "/v1/responses"
 
     def provider_config(self, upstream: MockUpstream) -> dict[str, str]:
         return {

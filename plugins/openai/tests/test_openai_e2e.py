@@ -169,3 +169,70 @@ def test_undeclared_passthrough_parameter_is_a_400_naming_it(sdk: openai.OpenAI)
     assert caught.value.status_code == 400
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "include"
     assert "'include'" in caught.value.message
+
+
+# -- Responses API ---------------------------------------------------------------------------
+
+RESPONSES_TOOLS: list[Any] = [
+    {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}, "strict": False},
+    {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}, "strict": False},
+]
+
+
+def test_responses_are_native_on_the_openai_instance(sdk: openai.OpenAI, mock_upstream: MockUpstream) -> None:
+    first = sdk.responses.create(model="e2e-tools", input="Weather and time in Paris?", tools=RESPONSES_TOOLS)
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert [c.name for c in calls] == ["get_weather", "get_time"]
+    rid = request_id()
+    with sdk.responses.stream(
+        model="e2e-text",
+        previous_response_id=first.id,
+        instructions="Be brief.",
+        input=[
+            {"type": "function_call_output", "call_id": c.call_id, "output": f"result {i}"} for i, c in enumerate(calls)
+        ],
+        max_output_tokens=77,
+        reasoning={"effort": "low"},
+        extra_headers={"X-Request-Id": rid},
+    ) as stream:
+        final = stream.get_final_response()
+    assert final.output_text == "Hello from the mock upstream."
+    entry = logged(mock_upstream, rid)
+    assert entry["path"] == "/v1/responses"
+    assert entry["headers"]["authorization"] == "Bearer sk-e2e"
+    body = entry["body"]
+    assert (body["model"], body["stream"], body["store"], body["max_output_tokens"]) == ("mock/text", True, False, 77)
+    assert (body["instructions"], body["reasoning"]) == ("Be brief.", {"effort": "low"})
+    assert "previous_response_id" not in body, "the gateway sends the whole conversation itself"
+    assert body["input"] == [
+        {"role": "user", "content": "Weather and time in Paris?"},
+        *({"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments} for c in calls),
+        *({"type": "function_call_output", "call_id": c.call_id, "output": f"result {i}"} for i, c in enumerate(calls)),
+    ]
+
+
+def test_responses_deltas_are_forwarded_as_paced(sdk: openai.OpenAI) -> None:
+    arrivals: list[float] = []
+    with sdk.responses.stream(model="e2e-paced", input="hi") as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                arrivals.append(time.monotonic())
+        final = stream.get_final_response()
+    assert final.output_text == "Hello from the mock upstream."
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert len(gaps) == 4
+    assert all(0.07 <= gap <= 0.2 for gap in gaps), f"deltas were held back or bunched: {gaps}"
+
+
+def test_responses_on_a_compatible_server_go_through_chat(sdk: openai.OpenAI, mock_upstream: MockUpstream) -> None:
+    rid = request_id()
+    response = sdk.responses.create(model="e2e-local", input="hi", extra_headers={"X-Request-Id": rid})
+    assert response.output_text == "Hello from the local server."
+    assert logged(mock_upstream, rid)["path"] == "/v1/chat/completions"
+
+
+def test_responses_midstream_failure_is_response_failed(sdk: openai.OpenAI) -> None:
+    seen: list[str] = []
+    with pytest.raises(openai.APIError), sdk.responses.stream(model="e2e-broken", input="hi") as stream:
+        seen.extend(event.type for event in stream)
+    assert seen.count("response.output_text.delta") == 2 and seen[-1] == "response.failed"

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 from gateway_openai import plugin
-from gateway_openai.settings import DEFAULT_BASE_URL, OpenAISettings, instance_names, provider_specs
+from gateway_openai.responses_stream import ResponsesStreamDecoder
+from gateway_openai.settings import CHAT, DEFAULT_BASE_URL, RESPONSES, OpenAISettings, instance_names, provider_specs
+from gateway_openai.stream import ChatStreamDecoder
 
 from gateway_core import Message, ProviderCall, ProviderContext
 from gateway_core.provider_settings import resolve_provider_settings
@@ -131,6 +133,32 @@ def test_keyless_instance_sends_no_authorization_and_legacy_cap() -> None:
     assert request is not None
     assert "authorization" not in request.headers
     assert request.json["max_tokens"] == 64 and "max_completion_tokens" not in request.json
+
+
+def test_only_the_openai_instance_declares_the_responses_api() -> None:
+    specs = {spec.name: spec for spec in provider_specs({"GATEWAY_OPENAI_INSTANCES": "groq,vllm"})}
+    assert dict(specs["openai"].operations) == {"chat": CHAT, "responses": RESPONSES}
+    # Generic compatible servers rarely have /responses: the core serves Responses through chat.
+    assert dict(specs["groq"].operations) == dict(specs["vllm"].operations) == {"chat": CHAT}
+    assert RESPONSES.passthrough is not None and {"reasoning", "include", "store"} <= RESPONSES.passthrough
+    assert RESPONSES.params == CHAT.params
+
+
+def test_responses_upstream_request_and_decoder() -> None:
+    provider = context("openai", {"OPENAI_API_KEY": "sk-test", "OPENAI_PROJECT_ID": "proj-1"})
+    call = make_call(operation="responses", stream=True)
+    request = plugin.gateway_build_request(call, provider)
+    assert request is not None
+    assert (request.method, request.url, request.stream, request.stream_format) == ("POST", "/responses", True, "sse")
+    assert dict(request.headers) == {
+        "x-request-id": "req_abc",
+        "authorization": "Bearer sk-test",
+        "openai-project": "proj-1",
+    }
+    assert request.json["input"] == [{"role": "user", "content": "hi"}]
+    assert request.json["max_output_tokens"] == 64 and request.json["store"] is False
+    assert isinstance(plugin.gateway_stream_decoder(call, provider, {}), ResponsesStreamDecoder)
+    assert isinstance(plugin.gateway_stream_decoder(make_call(stream=True), provider, {}), ChatStreamDecoder)
 
 
 def test_other_operations_are_not_built() -> None:
