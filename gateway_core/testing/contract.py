@@ -129,7 +129,12 @@ class ProviderContractSuite(ResponsesContractTests):
         ]
         catalog = tmp_path_factory.mktemp("contract") / "catalog.yaml"
         catalog.write_text(yaml.safe_dump({"models": rows}), encoding="utf-8")
-        config = {"GATEWAY_CATALOG": str(catalog), **self.provider_config(mock_upstream)}
+        # A short heartbeat so background runs show progress and notice cancels quickly.
+        config = {
+            "GATEWAY_CATALOG": str(catalog),
+            "GATEWAY_BACKGROUND_HEARTBEAT": "0.05",
+            **self.provider_config(mock_upstream),
+        }
         with run_gateway(config, extra_plugins=self.extra_plugins()) as server:
             yield server
 

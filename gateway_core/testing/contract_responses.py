@@ -5,8 +5,9 @@
 provider that declares the native ``responses`` operation is called on its own Responses
 endpoint, any other through ``chat``; the client sees the same thing either way. The client is
 the official ``openai`` SDK (``responses.create``, ``responses.stream``, ``responses.retrieve``,
-``responses.input_items.list``) paying with the test gateway's Compose Key, and the upstream is
-the mock upstream process, whose request log shows what the provider was sent.
+``responses.input_items.list``, ``responses.cancel`` of a background run) paying with the test
+gateway's Compose Key, and the upstream is the mock upstream process, whose request log shows
+what the provider was sent.
 
 A suite may set :attr:`ResponsesContractTests.responses_upstream_path` to the path its
 Responses calls must reach (``/v1/responses`` for a native provider, ``/v1/messages`` for
@@ -16,8 +17,9 @@ one that translates through chat to Anthropic's wire, …).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any, ClassVar
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, TypeVar
 
 import openai
 import pytest
@@ -25,8 +27,11 @@ from openai.types.responses import Response
 
 from gateway_core.testing.mock_upstream import MockUpstream
 from gateway_core.testing.server import GatewayServer
+from gateway_core.usage import estimate_output_tokens
 
 __all__ = ["ResponsesContractTests"]
+
+T = TypeVar("T")
 
 _QUESTION = "What is the weather in Paris?"
 #: A tool result with no JSON quoting, so it can be found verbatim in any upstream body.
@@ -203,3 +208,45 @@ class ResponsesContractTests:
             final = stream.get_final_response()
         assert final.output_text == _TEXT
         assert len([r for r in mock_upstream.requests() if r["model"] == "mock/text?fail_first=2&status=503"]) == 3
+
+    # -- background runs ------------------------------------------------------------------------
+
+    def test_responses_background_completes(self, sdk: openai.OpenAI) -> None:
+        queued = sdk.responses.create(model="contract-text", input=_QUESTION, background=True)
+        assert (queued.status, queued.background) == ("queued", True)
+        done = _poll(lambda: _settled(sdk.responses.retrieve(queued.id)))
+        assert done.status == "completed" and done.output_text == _TEXT
+        assert done.usage is not None and "receipt" in (done.model_extra or {})
+
+    def test_responses_cancel_background_mid_generation(self, sdk: openai.OpenAI, mock_upstream: MockUpstream) -> None:
+        """Cancelled while the provider streams: ``cancelled`` at once, the upstream connection
+        closed, and the bill covers what the record shows was delivered."""
+        mock_upstream.reset()
+        queued = sdk.responses.create(model="contract-hang", input=_QUESTION, background=True)
+        _poll(lambda: True if sdk.responses.retrieve(queued.id).output_text else None)
+        assert sdk.responses.cancel(queued.id).status == "cancelled"
+        upstream = mock_upstream.wait_for(
+            lambda r: r["model"] == "mock/hang?pace_ms=50" and r["outcome"] != "in_progress"
+        )
+        assert upstream["outcome"] == "client_disconnected"
+        if self.responses_upstream_path is not None:
+            assert upstream["path"] == self.responses_upstream_path
+        final = _poll(lambda: (lambda r: r if r.usage is not None else None)(sdk.responses.retrieve(queued.id)))
+        assert final.status == "cancelled" and final.output_text
+        assert final.usage is not None
+        assert 0 < final.usage.output_tokens <= estimate_output_tokens(final.output_text, None, ())
+        assert int((final.model_extra or {})["receipt"]["final_amount_wei"]) > 0
+
+
+def _settled(response: Response) -> Response | None:
+    return None if response.status in ("queued", "in_progress") else response
+
+
+def _poll(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
+    """``probe()`` until it returns something, every 20 ms for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while (value := probe()) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.02)
+    return value
