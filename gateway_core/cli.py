@@ -7,6 +7,7 @@ refuses to start with.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -41,13 +42,29 @@ def _runtime(config: str | None) -> Runtime:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway_core.uvicorn_http import protocol_path
+
+    try:
+        http = protocol_path(args.http)
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+    if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        return _fail("--loop uvloop: the uvloop package is not installed", 2)
     if args.config:
         # Workers re-create the app from the environment; hand the file over that way.
         os.environ["GATEWAY_CONFIG"] = str(Path(args.config).resolve())
     runtime = _runtime(args.config)  # fail fast (exit 2) before binding the port
     for failure in runtime.plugins.failures:
         sys.stderr.write(f"gateway: plugin {failure.name!r} not loaded: {failure.error}\n")
-    common: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": False}
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "access_log": False,
+        # uvloop and httptools when installed ("auto"); the protocol also stamps Server-Timing queue.
+        "loop": args.loop,
+        "http": http,
+    }
     if args.workers > 1:
         uvicorn.run("gateway_core.app:create_app", factory=True, workers=args.workers, **common)
         return 0
@@ -97,6 +114,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--loop", choices=("auto", "uvloop", "asyncio"), default="auto", help="event loop (auto: uvloop if installed)"
+    )
+    serve.add_argument(
+        "--http",
+        choices=("auto", "httptools", "h11"),
+        default="auto",
+        help="HTTP parser (auto: httptools if installed)",
+    )
     serve.set_defaults(handler=_serve)
 
     models = commands.add_parser("models", help="print the catalog as GET /v1/models does")

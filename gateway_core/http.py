@@ -1,6 +1,7 @@
 """Pure-ASGI middleware for what every response carries (spec/errors-and-headers.md §4, §6):
-CORS (and the ``OPTIONS`` 204 answer before routing), ``X-Request-Id``, and ``HEAD`` on GET
-routes. Pure ASGI rather than ``BaseHTTPMiddleware`` so streamed bodies pass through untouched.
+CORS (and the ``OPTIONS`` 204 answer before routing), ``X-Request-Id``, ``Server-Timing``
+(:mod:`gateway_core.timing`), and ``HEAD`` on GET routes. Pure ASGI rather than
+``BaseHTTPMiddleware`` so streamed bodies pass through untouched.
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from gateway_core import timing
 from gateway_core.errors import error_body
 from gateway_core.streaming import Message, Receive, Scope, Send
 
@@ -38,13 +41,17 @@ EXPOSE_HEADERS = (
     "x-key-budget-remaining, x-key-final-amount-wei, x-key-tx-hash, x-settlement, x-session-invalid, "
     "x-compose-response-id, x-response-id, x-routing-primary-model, x-routing-final-model, x-routing-attempts, "
     "x-routing-fallback-used, x-compose-public-model, x-public-model, x-compose-upstream-provider, "
-    "x-upstream-provider, x-compose-upstream-model, x-upstream-model"
+    "x-upstream-provider, x-compose-upstream-model, x-upstream-model, "
+    # Gateway extension: browsers hide Server-Timing from cross-origin scripts unless exposed.
+    "Server-Timing"
 )
 _STATIC_CORS = [
     (b"access-control-allow-methods", b"GET, POST, PUT, DELETE, OPTIONS"),
     (b"access-control-max-age", b"600"),
     (b"access-control-expose-headers", EXPOSE_HEADERS.encode()),
     (b"vary", b"Origin"),
+    # Lets any page's Resource Timing API (PerformanceResourceTiming.serverTiming) read it too.
+    (b"timing-allow-origin", b"*"),
 ]
 
 
@@ -106,9 +113,21 @@ class GatewayHTTPMiddleware:
         extra = [*self._cors(scope), (b"x-request-id", request_id.encode())]
 
         if scope["method"] == "OPTIONS":
+            record = timing.RequestTiming(scope.get(timing.RECEIVED_KEY), time.perf_counter_ns())
+            extra.append((b"server-timing", record.header()))
             await send({"type": "http.response.start", "status": 204, "headers": extra})
             await send({"type": "http.response.body", "body": b""})
             return
+        record, token = timing.open_timing(scope.get(timing.RECEIVED_KEY))
+        try:
+            await self._respond(scope, receive, send, extra, record)
+        finally:
+            timing.reset(token)
+
+    async def _respond(
+        self, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]], record: timing.RequestTiming
+    ) -> None:
+        request_id: str = scope["gateway.request_id"]
 
         head = scope["method"] == "HEAD"
         if head:
@@ -120,7 +139,8 @@ class GatewayHTTPMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", ()), *extra]
+                # Rendered now: for a stream every phase up to the first upstream event is known.
+                message["headers"] = [*message.get("headers", ()), *extra, (b"server-timing", record.header())]
             elif head and message["type"] == "http.response.body":
                 message = dict(message, body=b"")
             await send(message)

@@ -6,6 +6,10 @@ Routes parse and validate their own request shape, then hand the pipeline a
 :class:`CallRequest`; they shape the pipeline's canonical result (an :class:`Output` or a
 stream of events) into their own response format. The pipeline knows no wire format and no
 route format.
+
+Each step's time goes to the request's Server-Timing record (:mod:`gateway_core.timing`):
+``auth``, ``translate``, ``upstream`` (in :mod:`gateway_core.transport` and
+:mod:`gateway_core.stream_run`) and ``settle``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gateway_core import timing
 from gateway_core.catalog import CatalogRow
 from gateway_core.chat import output_cap
 from gateway_core.errors import GatewayError, ProviderError, provider_error_to_gateway
@@ -197,20 +202,23 @@ class Pipeline:
         input_estimate = estimate_input_tokens(
             request.messages, request.tools, request.response_format, settings.media_part_tokens
         )
-        authorization = await self.payments.authorize(
-            PaymentRequest(
-                headers=request.headers,
-                row=row.data,
-                operation=operation,
-                input_tokens_estimate=input_estimate,
-                max_output_tokens=cap,
-                method=request.method,
-                path=request.path,
-                resource_url=request.resource_url,
-                request_id=request.request_id,
-                max_payment_amount_wei=request.max_payment_amount_wei,
-            )
+        payment_request = PaymentRequest(
+            headers=request.headers,
+            row=row.data,
+            operation=operation,
+            input_tokens_estimate=input_estimate,
+            max_output_tokens=cap,
+            method=request.method,
+            path=request.path,
+            resource_url=request.resource_url,
+            request_id=request.request_id,
+            max_payment_amount_wei=request.max_payment_amount_wei,
         )
+        auth_started = time.perf_counter_ns()
+        try:
+            authorization = await self.payments.authorize(payment_request)
+        finally:
+            timing.add("auth", auth_started)
         if authorization.max_output_tokens is not None:
             cap = min(cap, authorization.max_output_tokens)
         response_id = new_id("resp_")
@@ -250,12 +258,15 @@ class Pipeline:
 
     async def build_upstream_request(self, plan: CallPlan) -> UpstreamRequest:
         """Ask the plugin for the upstream request (a plugin 4xx becomes the client's 400)."""
+        started = time.perf_counter_ns()
         try:
             request = plan.provider.hooks.build_request(plan.call, plan.provider.context)
             if inspect.isawaitable(request):
                 request = await request
         except ProviderError as exc:
             raise provider_error_to_gateway(exc) from exc
+        finally:
+            timing.add("translate", started)
         if request is None:
             raise GatewayError(
                 400, "invalid_operation", f"Provider '{plan.provider.name}' does not support {plan.call.operation}"
@@ -284,12 +295,15 @@ class Pipeline:
 
         async def attempt(_number: int) -> Output:
             response = await clients.send(plan.provider, plan.call, upstream, read_timeout=timeout)
+            started = time.perf_counter_ns()
             try:
                 output = plan.provider.hooks.parse_response(plan.call, plan.provider.context, response)
             except ProviderError as exc:
                 raise provider_error_to_gateway(exc) from exc
             except Exception as exc:
                 raise untranslatable(plan, exc) from exc
+            finally:
+                timing.add("translate", started)
             if output is None:
                 raise GatewayError(502, "upstream_error", "Provider answer could not be translated")
             return output
@@ -340,15 +354,23 @@ class Pipeline:
         if plan.settled:
             return None
         plan.settled = True
-        # Shielded: a client leaving during settlement must not roll back a charge half-way
-        # (the call was delivered) nor leave the hold for the sweeper.
-        return await asyncio.shield(
-            self.payments.settle(plan.authorization, usage, usage_source, stream=plan.call.stream)
-        )
+        started = time.perf_counter_ns()
+        try:
+            # Shielded: a client leaving during settlement must not roll back a charge half-way
+            # (the call was delivered) nor leave the hold for the sweeper.
+            return await asyncio.shield(
+                self.payments.settle(plan.authorization, usage, usage_source, stream=plan.call.stream)
+            )
+        finally:
+            timing.add("settle", started)
 
     async def release(self, plan: CallPlan) -> Mapping[str, str]:
         """Give the payment back (nothing is charged); returns headers describing it after."""
         if plan.settled:
             return {}
         plan.settled = True
-        return await asyncio.shield(self.payments.release(plan.authorization))
+        started = time.perf_counter_ns()
+        try:
+            return await asyncio.shield(self.payments.release(plan.authorization))
+        finally:
+            timing.add("settle", started)  # releasing is the settlement of a failed call

@@ -10,18 +10,20 @@ client.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
 import httpx
 
+from gateway_core import timing
 from gateway_core.accumulate import OutputAccumulator, output_events
 from gateway_core.errors import GatewayError, ProviderError, provider_error_to_gateway
 from gateway_core.payments import Receipt
 from gateway_core.pipeline import untranslatable
 from gateway_core.streaming import iter_frames
 from gateway_core.transport import UpstreamStream, retry_before_first_byte
-from gateway_core.types import Done, StreamDecoder, StreamEvent, UpstreamFrame, Usage
+from gateway_core.types import Done, StreamDecoder, StreamEvent, UpstreamFrame, UpstreamRequest, Usage
 
 if TYPE_CHECKING:
     from gateway_core.pipeline import CallPlan, Pipeline
@@ -58,23 +60,33 @@ class EventStream:
         settings = pipeline.runtime.settings
 
         async def attempt(_number: int) -> None:
-            stream = await pipeline.runtime.clients.open_stream(plan.provider, plan.call, upstream_request)
+            started = time.perf_counter_ns()
             try:
-                decoder = plan.provider.hooks.stream_decoder(plan.call, plan.provider.context, stream.headers)
-                if decoder is None:
-                    raise GatewayError(502, "upstream_error", "Provider stream could not be translated")
-                frames = iter_frames(stream.chunks(), upstream_request.stream_format)
-                first = await self._first_events(decoder, frames)
-            except BaseException as exc:
-                await stream.aclose()
-                raise self._mapped(exc) from exc
-            self._upstream, self._frames, self._decoder, self._pending = stream, frames, decoder, first
+                await self._open(upstream_request)
+            finally:
+                # Server-Timing ``upstream`` of a stream: sending to the first canonical event.
+                timing.add("upstream", started)
 
         async with pipeline.released_on_failure(plan):
             upstream_request = await pipeline.build_upstream_request(plan)
             upstream_request.stream = True
             async with asyncio.timeout(settings.upstream_timeout):
                 _, plan.attempts = await retry_before_first_byte(attempt)
+
+    async def _open(self, upstream_request: UpstreamRequest) -> None:
+        """One attempt: open the upstream and read until its first event."""
+        plan = self.plan
+        stream = await self.pipeline.runtime.clients.open_stream(plan.provider, plan.call, upstream_request)
+        try:
+            decoder = plan.provider.hooks.stream_decoder(plan.call, plan.provider.context, stream.headers)
+            if decoder is None:
+                raise GatewayError(502, "upstream_error", "Provider stream could not be translated")
+            frames = iter_frames(stream.chunks(), upstream_request.stream_format)
+            first = await self._first_events(decoder, frames)
+        except BaseException as exc:
+            await stream.aclose()
+            raise self._mapped(exc) from exc
+        self._upstream, self._frames, self._decoder, self._pending = stream, frames, decoder, first
 
     @staticmethod
     async def _first_events(decoder: StreamDecoder, frames: AsyncIterator[UpstreamFrame]) -> list[StreamEvent]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -15,6 +16,7 @@ from typing import TypeVar
 import httpx
 import orjson
 
+from gateway_core import timing
 from gateway_core.errors import GatewayError, provider_error_to_gateway
 from gateway_core.plugins import Provider
 from gateway_core.types import ProviderCall, UpstreamRequest, UpstreamResponse
@@ -90,11 +92,22 @@ class UpstreamClients:
         """Send a non-stream request; a non-2xx answer or a transport failure raises the
         mapped, retry-classified :class:`GatewayError`."""
         client = self.client(provider)
+        http_request = self._build_request(provider, request, read_timeout)
+        started = time.perf_counter_ns()
         try:
-            response = await client.send(self._build_request(provider, request, read_timeout))
+            # Streamed, then read whole (what ``send(stream=False)`` does), so the header
+            # arrival can be timed apart from the body: Server-Timing ``upstream``.
+            response = await client.send(http_request, stream=True)
         except httpx.HTTPError as exc:
             raise _map(provider, call, None, b"", {}, exc) from exc
-        content = response.content
+        finally:
+            timing.add("upstream", started)
+        try:
+            content = await response.aread()
+        except httpx.HTTPError as exc:
+            raise _map(provider, call, None, b"", {}, exc) from exc
+        finally:
+            await response.aclose()
         headers = {k.lower(): v for k, v in response.headers.items()}
         if not 200 <= response.status_code < 300:
             raise _map(provider, call, response.status_code, content, headers, None)
