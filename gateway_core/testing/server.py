@@ -25,6 +25,7 @@ from gateway_core.payments import PaymentGate
 from gateway_core.runtime import Runtime, build_runtime
 from gateway_core.settings import GatewaySettings
 from gateway_core.testing.keys import TEST_KEY_BUDGET, create_test_key
+from gateway_core.uvicorn_http import protocol_path
 
 __all__ = ["GatewayServer", "run_gateway"]
 
@@ -81,7 +82,15 @@ def run_gateway(
         runtime = build_runtime(settings, extra_plugins=extra_plugins, payments=payments)
         app = create_app(runtime=runtime)
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                http=protocol_path(),  # as `gateway serve`: Server-Timing's queue is measured
+            )
         )
         thread = threading.Thread(target=server.run, name="gateway-test-server", daemon=True)
         thread.start()
