@@ -157,7 +157,7 @@ async def _scaling(target: Target, plan: Plan, rounds: int) -> list[float]:
     return rates
 
 
-def _header(args: argparse.Namespace, pinning: bool, wrk: str | None, load: tuple[str, str]) -> str:
+def _header(args: argparse.Namespace, pinning: bool, wrk: str | None, load: tuple[str, str], litellm: bool) -> str:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     where = (
         f"proxy under test on CPU {PROXY_CPU}; mock upstream, wrk and the asyncio client on CPU {LOAD_CPU}"
@@ -165,7 +165,8 @@ def _header(args: argparse.Namespace, pinning: bool, wrk: str | None, load: tupl
         else "none (needs taskset and CPUs 0 and 1)"
     )
     return (
-        f"Gateway vs LiteLLM{' (smoke)' if args.smoke else ''}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: "
+        f"{'Gateway vs LiteLLM' if litellm else 'Gateway overhead'}{' (smoke)' if args.smoke else ''}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: "
         f"median of {args.rounds} round(s); {args.requests} sequential requests per latency measurement; "
         f"{args.duration:g} s per throughput measurement "
         f"({'wrk' if wrk else 'asyncio client'} for non-stream, asyncio client for streams); "
@@ -248,12 +249,14 @@ def _main(args: argparse.Namespace) -> int:
                 f"Soak, {args.soak:g} s of mixed load (non-stream and 50-chunk streams, "
                 f"{args.stream_concurrency // 2} connections each):",
                 "",
-                "| proxy | RSS after 1st minute (MiB) | RSS at end (MiB) | wrong answers / requests |",
+                f"| proxy | RSS at {min(SOAK_FIRST_S, args.soak / 2):g} s (MiB) | RSS at end (MiB) "
+                "| wrong answers / requests |",
                 "|---|---:|---:|---:|",
             ]
             for target in targets[1:]:
                 remaining = deadline - time.monotonic()
                 extra += _run_loop(_soak(target, args.soak, args.stream_concurrency), remaining)
+            extra.append("")
         if args.workers > 1:
             extra += _scale(args, upstream, scratch, plan, per_round, deadline)
         load_end = _loadavg()
@@ -267,7 +270,7 @@ def _main(args: argparse.Namespace) -> int:
         tallies={name: (t.errors, t.requests) for name, t in tallies.items()},
         extra=extra,
     )
-    header = _header(args, pinning, wrk, (load_start, load_end))
+    header = _header(args, pinning, wrk, (load_start, load_end), litellm_name is not None)
     report = render(results, header, args.concurrency, args.stream_concurrency, args.many_streams)
     sys.stdout.write(report)
     out = args.out or (None if args.smoke else BENCH / "results" / f"compare-{datetime.now():%Y%m%d-%H%M%S}.md")

@@ -57,8 +57,12 @@ _DROPPED_PREFIXES = ("GATEWAY_", "LITELLM_", "OPENAI_", "ANTHROPIC_", "DATABASE_
 _DROPPED_NAMES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "pythonpath"}
 
 
+# Taken at import, before the benchmark pins itself to the load CPU.
+_ALLOWED = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+
+
 def pinning_possible(cpus: Iterable[int]) -> bool:
-    return shutil.which("taskset") is not None and set(cpus) <= os.sched_getaffinity(0)
+    return shutil.which("taskset") is not None and set(cpus) <= _ALLOWED
 
 
 def pinned(command: Sequence[str], cpus: Iterable[int] | None) -> list[str]:
