@@ -11,6 +11,9 @@ Layout::
     records.py       the dataclasses it returns
     errors.py        StoreUnavailable (→ 503 store_unavailable) and friends
     database.py      engines, URL handling, write/read transactions, error translation
+    prepared.py      statements compiled once per dialect; the Tx interface operations use
+    direct.py        runs operations on the driver: one thread hop (SQLite) or one round
+                     trip per statement (PostgreSQL)
     schema.py        table definitions (and the place that describes tables still to come)
     migrate.py       Alembic, in-process, under a cross-process lock
     migrations/      env.py and the revisions (v0001_initial …)
@@ -23,8 +26,9 @@ Concurrency: every invariant (a key's ``used + reserved ≤ limit``, one use per
 authorization, per ledger nonce and per wallet signature, non-negative balances, first
 writer wins for generated secrets, a final response status never changes) is enforced
 inside one database transaction — with ``BEGIN IMMEDIATE`` on SQLite and row locks plus
-conditional updates or unique-key upserts on PostgreSQL — so it holds across processes;
-nothing is cached in memory.
+conditional updates or unique-key upserts on PostgreSQL, where a paid call's hold and
+settlement are each a single statement — so it holds across processes; nothing is cached in
+memory.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Engine set-up and the two ways every store operation talks to the database.
+"""Engine set-up and the ways store operations talk to the database.
 
-:meth:`Database.write` runs a function in one transaction that may write:
+Writes, whichever way they are run, follow one discipline:
 
 * SQLite: ``BEGIN IMMEDIATE`` takes the database write lock up front, so a transaction never
   has to upgrade a read lock (which WAL mode cannot wait for and fails with "database is
@@ -13,10 +13,25 @@
 * PostgreSQL: ``READ COMMITTED`` plus explicit row locks (``SELECT … FOR UPDATE``) and
   conditional ``UPDATE … WHERE``; the function is retried on a deadlock or serialization
   failure, which the store's fixed lock order (hold → key → ledger accounts in address
-  order) should make rare.
+  order) should make rare. A single statement needs no explicit transaction: it is atomic
+  by itself.
 
-:meth:`Database.read` runs a function in a read transaction: ``BEGIN`` on SQLite,
-``REPEATABLE READ`` on PostgreSQL, so its statements see one consistent snapshot.
+Reads see one snapshot: a deferred ``BEGIN`` on SQLite, ``REPEATABLE READ`` on PostgreSQL.
+
+The two ways:
+
+* :meth:`Database.run` / :meth:`Database.one` — operations written against
+  :class:`~gateway_core.store.direct.Tx`: statements compiled once and run straight on the
+  driver, one thread hop (SQLite) or one round trip per statement (PostgreSQL). Every store
+  module uses these (see :mod:`gateway_core.store.direct` for why).
+* :meth:`Database.write` / :meth:`Database.read` — a function given a SQLAlchemy
+  ``AsyncConnection``, for migrations, pruning and code written against SQLAlchemy.
+
+PostgreSQL connections are not pinged on every checkout (SQLAlchemy's ``pool_pre_ping`` costs
+three round trips each time): a connection the server closed (restart, ``pg_terminate_backend``)
+is already known to asyncpg as closed and is replaced at checkout, and one idle for more than
+``_PING_IDLE_S`` is pinged first, so a silently dropped connection (a NAT or proxy timeout)
+still costs one reconnect rather than a failed request.
 
 Driver and connection failures become :class:`StoreUnavailable`.
 """
@@ -26,28 +41,32 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from sqlalchemy import Table, event
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from gateway_core.store.direct import PostgresRunner, SqliteRunner
 from gateway_core.store.errors import DuplicateRecord, StoreUnavailable
+from gateway_core.store.prepared import Operation, Prepared, Row
 
-__all__ = ["BUSY_TIMEOUT_MS", "Database", "UpsertInsert", "normalize_url"]
+__all__ = ["BUSY_TIMEOUT_MS", "Database", "apply_sqlite_pragmas", "normalize_url"]
 
 T = TypeVar("T")
-UpsertInsert = sqlite.Insert | postgresql.Insert
 
 # How long a SQLite writer waits for another process's write lock before giving up (503).
 BUSY_TIMEOUT_MS = 15_000
 _PG_CONNECT_TIMEOUT_S = 10
 _POOL_TIMEOUT_S = 15
+# A pooled PostgreSQL connection unused for longer than this is pinged before it is handed out.
+_PING_IDLE_S = 10.0
+_IDLE_SINCE = "gateway_idle_since"
 _RETRIES = 5
 _RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -80,10 +99,8 @@ def normalize_url(url: str) -> URL:
     raise ValueError(f"unsupported store URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    # The driver's own implicit BEGIN (deferred, and skipped for SELECT) is switched off; the
-    # "begin" listener below issues the right BEGIN instead.
-    dbapi_connection.isolation_level = None
+def apply_sqlite_pragmas(dbapi_connection: Any) -> None:
+    """The settings every SQLite connection of the store runs with (a DB-API connection)."""
     cursor = dbapi_connection.cursor()
     try:
         # First, so that even switching the journal mode waits for other processes' locks.
@@ -105,9 +122,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
         cursor.close()
 
 
+def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # The driver's own implicit BEGIN (deferred, and skipped for SELECT) is switched off; the
+    # "begin" listener below issues the right BEGIN instead.
+    dbapi_connection.isolation_level = None
+    apply_sqlite_pragmas(dbapi_connection)
+
+
 def _sqlite_begin(connection: Connection) -> None:
     write = connection.get_execution_options().get(_WRITE, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _pg_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _pg_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+    """Refuse a pooled connection that is known dead, or idle long and not answering a ping;
+    the pool then invalidates it and hands out another (a new one if need be)."""
+    driver = record.driver_connection
+    if driver is None or driver.is_closed():
+        raise sa_exc.DisconnectionError("connection closed by the server")
+    idle_since = record.info.get(_IDLE_SINCE)
+    if idle_since is not None and time.monotonic() - idle_since > _PING_IDLE_S:
+        try:
+            dbapi_connection.ping()  # runs inside the pool's greenlet, like pool_pre_ping
+        except Exception as exc:
+            raise sa_exc.DisconnectionError("connection did not answer a ping") from exc
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -159,6 +201,12 @@ class Database:
             raise ValueError(f"schema {schema!r}: only for PostgreSQL, lowercase letters, digits and '_'")
         self.engine = self._create_engine()
         self._writers = asyncio.Lock() if self.dialect_name == "sqlite" else None
+        self._direct: SqliteRunner | PostgresRunner
+        if self._writers is not None:
+            database = self.url.database or ""
+            self._direct = SqliteRunner(database, self.engine.dialect, apply_sqlite_pragmas, self._writers)
+        else:
+            self._direct = PostgresRunner(self.engine, _reraise)
 
     def _create_engine(self) -> AsyncEngine:
         if self.dialect_name == "sqlite":
@@ -166,7 +214,7 @@ class Database:
             if not database.startswith("file:"):
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(self.url, pool_timeout=_POOL_TIMEOUT_S, hide_parameters=True)
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "connect", _sqlite_connect)
             event.listen(engine.sync_engine, "begin", _sqlite_begin)
             return engine
         connect_args: dict[str, Any] = {"timeout": _PG_CONNECT_TIMEOUT_S}
@@ -174,23 +222,21 @@ class Database:
             # Every statement, including Alembic's version table, resolves unqualified table
             # names in this schema; the name is validated above, so no quoting is needed.
             connect_args["server_settings"] = {"search_path": self.schema}
-        return create_async_engine(
+        engine = create_async_engine(
             self.url,
             connect_args=connect_args,
-            pool_pre_ping=True,  # a restarted server costs one reconnect, not a failed request
             pool_timeout=_POOL_TIMEOUT_S,
             hide_parameters=True,  # errors and logs never show bound values (secrets, addresses)
         )
+        # Instead of pool_pre_ping: a restarted server costs one reconnect, not a failed request
+        # (module docstring).
+        event.listen(engine.sync_engine, "checkout", _pg_checkout)
+        event.listen(engine.sync_engine, "checkin", _pg_checkin)
+        return engine
 
     @property
     def is_postgresql(self) -> bool:
         return self.dialect_name == "postgresql"
-
-    def insert(self, table: Table) -> UpsertInsert:
-        """A dialect INSERT that supports ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
-        if self.is_postgresql:
-            return postgresql.insert(table)
-        return sqlite.insert(table)
 
     async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``fn`` in one write transaction (see the module docstring). ``fn`` may be run
@@ -228,5 +274,16 @@ class Database:
             async with conn.begin():
                 return await fn(conn)
 
+    async def run(self, operation: Operation[T], *, write: bool) -> T:
+        """Run ``operation`` in one transaction on the driver (see the module docstring and
+        :mod:`gateway_core.store.direct`); it may be run again after a PostgreSQL deadlock."""
+        return await self._direct.run(operation, write=write)
+
+    async def one(self, statement: Prepared, params: Mapping[str, Any], *, write: bool) -> Row | None:
+        """Run one statement that is atomic by itself; its first result row."""
+        return await self._direct.one(statement, params, write=write)
+
     async def dispose(self) -> None:
+        if isinstance(self._direct, SqliteRunner):
+            await asyncio.to_thread(self._direct.close)
         await self.engine.dispose()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import ColumnElement, insert, or_, select, update
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import BigInteger, Integer, String, bindparam, insert, or_, select, update
 
 from gateway_core.store.database import Database
+from gateway_core.store.prepared import Prepared, Row, Tx, dialect_insert
 from gateway_core.store.records import (
     UINT256_MAX,
     AllowanceKind,
@@ -28,8 +28,93 @@ from gateway_core.store.schema import ledger_accounts, ledger_nonces, ledger_tra
 
 __all__ = ["account", "approve", "fund", "nonce_used", "transfer", "transfer_in", "transfers"]
 
+_a = ledger_accounts.c
+_n = ledger_nonces.c
+_x = ledger_transfers.c
 
-def _account(row: RowMapping | None, network: str, asset: str, address: str) -> LedgerAccount:
+
+def _text(name: str) -> Any:
+    return bindparam(name, type_=String)
+
+
+def _uint(name: str) -> Any:
+    return bindparam(name, type_=_a.balance.type)
+
+
+_ACCOUNT_KEY = (_a.network == _text("network"), _a.asset == _text("asset"), _a.address == _text("address"))
+_GET_ACCOUNT = Prepared(select(ledger_accounts).where(*_ACCOUNT_KEY))
+
+
+def _lock_account_statement(dialect: str) -> Any:
+    # One statement that creates the account (all zeros) if absent and returns it locked: the
+    # no-op update of an existing row takes its row lock, as SELECT … FOR UPDATE would.
+    statement = dialect_insert(dialect, ledger_accounts).values(
+        network=_text("network"),
+        asset=_text("asset"),
+        address=_text("address"),
+        balance=_uint("zero"),
+        permit2_allowance=_uint("zero"),
+        spender_allowance=_uint("zero"),
+        updated_at=bindparam("now", type_=BigInteger),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_a.network, _a.asset, _a.address], set_={"updated_at": _a.updated_at}
+    ).returning(*ledger_accounts.c)
+
+
+_LOCK_ACCOUNT = Prepared(_lock_account_statement)
+_SAVE = Prepared(
+    update(ledger_accounts)
+    .where(*_ACCOUNT_KEY)
+    .values(
+        balance=_uint("balance"),
+        permit2_allowance=_uint("permit2_allowance"),
+        spender_allowance=_uint("spender_allowance"),
+        updated_at=bindparam("now", type_=BigInteger),
+    )
+)
+_NONCE = Prepared(
+    select(_n.nonce).where(
+        _n.network == _text("network"),
+        _n.asset == _text("asset"),
+        _n.address == _text("address"),
+        _n.nonce == _text("nonce"),
+    )
+)
+_USE_NONCE = Prepared(
+    insert(ledger_nonces).values(
+        network=_text("network"),
+        asset=_text("asset"),
+        address=_text("address"),
+        nonce=_text("nonce"),
+        tx_hash=_text("tx_hash"),
+        used_at=bindparam("now", type_=BigInteger),
+    )
+)
+_RECORD = Prepared(
+    insert(ledger_transfers).values(
+        tx_hash=_text("tx_hash"),
+        network=_text("network"),
+        asset=_text("asset"),
+        from_address=_text("from_address"),
+        to_address=_text("to_address"),
+        amount=bindparam("amount", type_=_x.amount.type),
+        at=bindparam("now", type_=BigInteger),
+    )
+)
+_TRANSFERS = Prepared(
+    select(ledger_transfers)
+    .where(
+        _x.network == _text("network"),
+        _x.asset == _text("asset"),
+        or_(_x.from_address == _text("address"), _x.to_address == _text("address")),
+    )
+    .order_by(_x.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+def _account(row: Row | None, network: str, asset: str, address: str) -> LedgerAccount:
     if row is None:
         return LedgerAccount(network=network, asset=asset, address=address)
     return LedgerAccount(
@@ -47,55 +132,29 @@ def _check_amount(amount: int) -> None:
         raise ValueError(f"ledger amount out of range: {amount}")
 
 
-def _where(network: str, asset: str, address: str) -> tuple[ColumnElement[bool], ...]:
-    columns = ledger_accounts.c
-    return (columns.network == network, columns.asset == asset, columns.address == address)
-
-
-async def _lock_account(
-    db: Database, conn: AsyncConnection, network: str, asset: str, address: str, now_ms: int
-) -> LedgerAccount:
-    """Create the account row if absent (zeros), then read it holding its row lock."""
-    ensure = (
-        db.insert(ledger_accounts)
-        .values(
-            network=network,
-            asset=asset,
-            address=address,
-            balance=0,
-            permit2_allowance=0,
-            spender_allowance=0,
-            updated_at=now_ms,
-        )
-        .on_conflict_do_nothing()
-    )
-    await conn.execute(ensure)
-    query = select(ledger_accounts).where(*_where(network, asset, address)).with_for_update()
-    row = (await conn.execute(query)).mappings().one()
+async def _lock_account(tx: Tx, network: str, asset: str, address: str, now_ms: int) -> LedgerAccount:
+    """The account (created with zeros if absent), holding its row lock."""
+    row = await tx.one(_LOCK_ACCOUNT, network=network, asset=asset, address=address, zero=0, now=now_ms)
     return _account(row, network, asset, address)
 
 
-async def _save(conn: AsyncConnection, account: LedgerAccount, now_ms: int) -> None:
-    await conn.execute(
-        update(ledger_accounts)
-        .where(*_where(account.network, account.asset, account.address))
-        .values(
-            balance=account.balance,
-            permit2_allowance=account.permit2_allowance,
-            spender_allowance=account.spender_allowance,
-            updated_at=now_ms,
-        )
+async def _save(tx: Tx, account: LedgerAccount, now_ms: int) -> None:
+    await tx.run(
+        _SAVE,
+        network=account.network,
+        asset=account.asset,
+        address=account.address,
+        balance=account.balance,
+        permit2_allowance=account.permit2_allowance,
+        spender_allowance=account.spender_allowance,
+        now=now_ms,
     )
 
 
 async def account(db: Database, network: str, asset: str, address: str) -> LedgerAccount:
     asset, address = asset.lower(), address.lower()
-
-    async def run(conn: AsyncConnection) -> LedgerAccount:
-        row = (await conn.execute(select(ledger_accounts).where(*_where(network, asset, address)))).mappings().first()
-        return _account(row, network, asset, address)
-
-    return await db.read(run)
+    row = await db.one(_GET_ACCOUNT, {"network": network, "asset": asset, "address": address}, write=False)
+    return _account(row, network, asset, address)
 
 
 async def fund(
@@ -113,8 +172,8 @@ async def fund(
     _check_amount(amount)
     asset, address = asset.lower(), address.lower()
 
-    async def run(conn: AsyncConnection) -> LedgerAccount:
-        current = await _lock_account(db, conn, network, asset, address, now_ms)
+    async def run(tx: Tx) -> LedgerAccount:
+        current = await _lock_account(tx, network, asset, address, now_ms)
         balance = current.balance + amount
         if balance > UINT256_MAX:
             raise ValueError("ledger balance would exceed 2^256-1")
@@ -124,10 +183,10 @@ async def fund(
             permit2_allowance=UINT256_MAX if approve_permit2 else current.permit2_allowance,
             spender_allowance=UINT256_MAX if approve_spender else current.spender_allowance,
         )
-        await _save(conn, funded, now_ms)
+        await _save(tx, funded, now_ms)
         return funded
 
-    return await db.write(run)
+    return await db.run(run, write=True)
 
 
 async def approve(
@@ -137,31 +196,21 @@ async def approve(
     _check_amount(amount)
     asset, address = asset.lower(), address.lower()
 
-    async def run(conn: AsyncConnection) -> LedgerAccount:
-        current = await _lock_account(db, conn, network, asset, address, now_ms)
+    async def run(tx: Tx) -> LedgerAccount:
+        current = await _lock_account(tx, network, asset, address, now_ms)
         if kind == "permit2":
             approved = replace(current, permit2_allowance=amount)
         else:
             approved = replace(current, spender_allowance=amount)
-        await _save(conn, approved, now_ms)
+        await _save(tx, approved, now_ms)
         return approved
 
-    return await db.write(run)
+    return await db.run(run, write=True)
 
 
 async def nonce_used(db: Database, network: str, asset: str, address: str, nonce: str) -> bool:
-    columns = ledger_nonces.c
-    query = select(columns.nonce).where(
-        columns.network == network,
-        columns.asset == asset.lower(),
-        columns.address == address.lower(),
-        columns.nonce == nonce.lower(),
-    )
-
-    async def run(conn: AsyncConnection) -> bool:
-        return (await conn.execute(query)).first() is not None
-
-    return await db.read(run)
+    params = {"network": network, "asset": asset.lower(), "address": address.lower(), "nonce": nonce.lower()}
+    return await db.one(_NONCE, params, write=False) is not None
 
 
 def _normalized(t: LedgerTransfer) -> LedgerTransfer:
@@ -175,7 +224,7 @@ def _normalized(t: LedgerTransfer) -> LedgerTransfer:
     )
 
 
-async def transfer_in(db: Database, conn: AsyncConnection, t: LedgerTransfer, now_ms: int) -> TransferOutcome:
+async def transfer_in(tx: Tx, t: LedgerTransfer, now_ms: int) -> TransferOutcome:
     """Perform ``t`` inside the caller's write transaction (also used by key settlement).
 
     Checks run before any write (nonce, allowance, balance, in that order), so a refused
@@ -184,20 +233,13 @@ async def transfer_in(db: Database, conn: AsyncConnection, t: LedgerTransfer, no
     _check_amount(t.amount)
     t = _normalized(t)
     locked = {
-        address: await _lock_account(db, conn, t.network, t.asset, address, now_ms)
+        address: await _lock_account(tx, t.network, t.asset, address, now_ms)
         for address in sorted({t.from_address, t.to_address})
     }
     payer = locked[t.from_address]
     if t.nonce is not None:
-        used = await conn.execute(
-            select(ledger_nonces.c.nonce).where(
-                ledger_nonces.c.network == t.network,
-                ledger_nonces.c.asset == t.asset,
-                ledger_nonces.c.address == t.from_address,
-                ledger_nonces.c.nonce == t.nonce,
-            )
-        )
-        if used.first() is not None:
+        used = await tx.one(_NONCE, network=t.network, asset=t.asset, address=t.from_address, nonce=t.nonce)
+        if used is not None:
             return TransferOutcome(ok=False, reason="nonce_already_used")
     if t.allowance is not None:
         allowance = payer.permit2_allowance if t.allowance == "permit2" else payer.spender_allowance
@@ -215,30 +257,28 @@ async def transfer_in(db: Database, conn: AsyncConnection, t: LedgerTransfer, no
     payee = locked[t.to_address]
     locked[t.to_address] = replace(payee, balance=payee.balance + t.amount)
     for changed in locked.values():
-        await _save(conn, changed, now_ms)
+        await _save(tx, changed, now_ms)
 
     tx_hash = t.tx_hash or "0x" + secrets.token_hex(32)
     if t.nonce is not None:
-        await conn.execute(
-            insert(ledger_nonces).values(
-                network=t.network,
-                asset=t.asset,
-                address=t.from_address,
-                nonce=t.nonce,
-                tx_hash=tx_hash,
-                used_at=now_ms,
-            )
-        )
-    await conn.execute(
-        insert(ledger_transfers).values(
-            tx_hash=tx_hash,
+        await tx.run(
+            _USE_NONCE,
             network=t.network,
             asset=t.asset,
-            from_address=t.from_address,
-            to_address=t.to_address,
-            amount=t.amount,
-            at=now_ms,
+            address=t.from_address,
+            nonce=t.nonce,
+            tx_hash=tx_hash,
+            now=now_ms,
         )
+    await tx.run(
+        _RECORD,
+        tx_hash=tx_hash,
+        network=t.network,
+        asset=t.asset,
+        from_address=t.from_address,
+        to_address=t.to_address,
+        amount=t.amount,
+        now=now_ms,
     )
     return TransferOutcome(ok=True, tx_hash=tx_hash)
 
@@ -246,28 +286,17 @@ async def transfer_in(db: Database, conn: AsyncConnection, t: LedgerTransfer, no
 async def transfer(db: Database, t: LedgerTransfer, now_ms: int) -> TransferOutcome:
     """One transfer in its own transaction."""
 
-    async def run(conn: AsyncConnection) -> TransferOutcome:
-        return await transfer_in(db, conn, t, now_ms)
+    async def run(tx: Tx) -> TransferOutcome:
+        return await transfer_in(tx, t, now_ms)
 
-    return await db.write(run)
+    return await db.run(run, write=True)
 
 
 async def transfers(db: Database, network: str, asset: str, address: str, limit: int) -> list[LedgerTransferRecord]:
     """Transfers from or to ``address``, newest first."""
-    asset, address = asset.lower(), address.lower()
-    columns = ledger_transfers.c
-    query = (
-        select(ledger_transfers)
-        .where(
-            columns.network == network,
-            columns.asset == asset,
-            or_(columns.from_address == address, columns.to_address == address),
-        )
-        .order_by(columns.id.desc())
-        .limit(limit)
-    )
+    params = {"network": network, "asset": asset.lower(), "address": address.lower(), "limit": limit}
 
-    async def run(conn: AsyncConnection) -> list[LedgerTransferRecord]:
+    async def run(tx: Tx) -> list[LedgerTransferRecord]:
         return [
             LedgerTransferRecord(
                 tx_hash=row["tx_hash"],
@@ -278,7 +307,7 @@ async def transfers(db: Database, network: str, asset: str, address: str, limit:
                 amount=row["amount"],
                 at=row["at"],
             )
-            for row in (await conn.execute(query)).mappings()
+            for row in await tx.all(_TRANSFERS, **params)
         ]
 
-    return await db.read(run)
+    return await db.run(run, write=False)

@@ -114,7 +114,8 @@ class SettleOutcome:
     ``charged`` is what *this call* added to ``budgetUsed`` (0 for the no-op statuses);
     ``uncollected`` = requested charge - charged when the charge was capped (receipt
     ``uncollected_amount_wei``). ``reason`` is the ledger failure for
-    ``released_transfer_failed``.
+    ``released_transfer_failed``. ``cumulative`` is set when a receipt given to the settlement
+    was stored with it: the payer's totals including that receipt.
     """
 
     status: SettleStatus
@@ -124,6 +125,7 @@ class SettleOutcome:
     hold: Hold
     tx_hash: str | None = None
     reason: TransferFailure | None = None
+    cumulative: Cumulative | None = None
 
 
 @dataclass(frozen=True)

@@ -149,22 +149,40 @@ class Store:
         """Set ``lastUsedAt`` (never backwards)."""
         await keys.touch_key(self._db, key_id, now_ms)
 
-    async def hold(self, key_id: str, wanted: int, minimum: int, request_id: str, now_ms: int) -> HoldOutcome:
+    async def hold(
+        self,
+        key_id: str,
+        wanted: int,
+        minimum: int,
+        request_id: str,
+        now_ms: int,
+        *,
+        seen: KeyRecord | None = None,
+    ) -> HoldOutcome:
         """Reserve ``min(wanted, remaining)`` when remaining ≥ ``minimum`` and > 0 (§3.1 step 3).
 
         Refused (``hold`` None, ``refusal`` set) when the budget does not reach ``minimum``,
         or the key is revoked or expired at ``now_ms``. ``minimum == wanted`` is the
         all-or-nothing hold of a quotable media call.
 
+        :param seen: the key as the caller just read it (token validation). On PostgreSQL the
+            hold is then one statement when the key has not changed since; it is only a
+            starting point, never trusted over the database.
         :raises UnknownKey: no such key.
         """
-        return await holds.hold(self._db, key_id, wanted, minimum, request_id, now_ms)
+        return await holds.hold(self._db, key_id, wanted, minimum, request_id, now_ms, seen)
 
     async def get_hold(self, hold_id: str) -> Hold | None:
         return await holds.get_hold(self._db, hold_id)
 
     async def settle_hold(
-        self, hold_id: str, charge: int, now_ms: int, transfer: LedgerTransfer | None = None
+        self,
+        hold_id: str,
+        charge: int,
+        now_ms: int,
+        transfer: LedgerTransfer | None = None,
+        *,
+        receipt: ReceiptRow | None = None,
     ) -> SettleOutcome:
         """Settle a hold with the metered amount ``charge`` (§3.1 steps 6 and 9).
 
@@ -172,9 +190,16 @@ class Store:
         amount moves on the ledger in the same transaction, or — when the ledger refuses —
         the hold is released and nothing is charged (``released_transfer_failed``).
 
+        With ``receipt``, the receipt is stored in the same transaction when what this call
+        charges is ``receipt.final_amount`` (``settled`` or ``settled_after_release``), and
+        ``cumulative`` of the outcome is set; otherwise it is not stored and ``cumulative`` is
+        None. The caller builds it for the charge it expects — with sandbox collection, naming
+        the ``transfer.tx_hash`` it passes.
+
         :raises UnknownHold: no such hold.
+        :raises DuplicateRecord: the receipt id exists (nothing is settled then).
         """
-        return await holds.settle_hold(self._db, hold_id, charge, now_ms, transfer)
+        return await holds.settle_hold(self._db, hold_id, charge, now_ms, transfer, receipt)
 
     async def release_hold(self, hold_id: str, *, now_ms: int | None = None) -> bool:
         """Release a hold still ``held`` (no charge); False when it was not."""

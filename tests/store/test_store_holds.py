@@ -8,7 +8,7 @@ import random
 import pytest
 from store_helpers import NOW, make_key
 
-from gateway_core.store import KeyRecord, Store, UnknownKey
+from gateway_core.store import KeyRecord, Store, UnknownKey, holds
 
 pytestmark = pytest.mark.anyio
 
@@ -123,3 +123,76 @@ async def test_concurrent_hold_settle_release_keeps_the_books(store: Store, seco
     key = await _key(store)
     assert (key.budget_used, key.budget_reserved) == (sum(charged), 0)
     assert key.budget_used <= 500
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "wanted", "granted", "remaining_before"),
+    [
+        pytest.param("nothing", 30, 30, 100, id="unchanged"),
+        pytest.param("held-elsewhere", 30, 30, 60, id="budget-shrank-still-enough"),
+        pytest.param("held-elsewhere", 80, 60, 60, id="budget-shrank-below-wanted"),
+        pytest.param("released-elsewhere", 95, 95, 100, id="budget-grew-back"),
+    ],
+)
+async def test_hold_from_a_stale_view_of_the_key_holds_what_is_there(
+    store: Store, second_store: Store, meanwhile: str, wanted: int, granted: int, remaining_before: int
+) -> None:
+    await store.create_key(make_key("k1", limit=100))
+    if meanwhile == "released-elsewhere":
+        other = await second_store.hold("k1", 40, 40, "req_0", NOW)
+        assert other.hold is not None
+    seen = await _key(store)  # what token validation read
+    if meanwhile == "held-elsewhere":
+        assert (await second_store.hold("k1", 40, 40, "req_0", NOW)).hold is not None
+    if meanwhile == "released-elsewhere":
+        assert other.hold is not None and await second_store.release_hold(other.hold.hold_id)
+    outcome = await store.hold("k1", wanted, 1, "req_1", NOW + 1, seen=seen)
+    assert outcome.hold is not None and (outcome.hold.amount, outcome.remaining_before) == (granted, remaining_before)
+    assert outcome.key == await _key(store)
+    assert await store.get_hold(outcome.hold.hold_id) == outcome.hold
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        pytest.param({"revoked_at": NOW}, "revoked", id="revoked-since"),
+        pytest.param({"budget_reserved": 100}, "budget_exhausted", id="used-up-since"),
+    ],
+)
+async def test_hold_from_a_stale_view_sees_a_refusal(store: Store, change: dict[str, int], refusal: str) -> None:
+    await store.create_key(make_key("k1", limit=100))
+    seen = await _key(store)
+    if "revoked_at" in change:
+        await store.revoke_key("k1", NOW)
+    else:
+        assert (await store.hold("k1", 100, 100, "req_0", NOW)).hold is not None
+    outcome = await store.hold("k1", 10, 1, "req_1", NOW + 1, seen=seen)
+    assert (outcome.hold, outcome.refusal) == (None, refusal)
+    assert outcome.key == await _key(store)
+
+
+async def test_hold_ignores_a_view_of_another_key(store: Store) -> None:
+    await store.create_key(make_key("k1", limit=100))
+    await store.create_key(make_key("k2", limit=5))
+    outcome = await store.hold("k2", 10, 1, "req_1", NOW, seen=await _key(store, "k1"))
+    assert outcome.hold is not None and (outcome.hold.key_id, outcome.hold.amount) == ("k2", 5)
+
+
+@pytest.mark.parametrize("attempts", [pytest.param(3, id="default"), pytest.param(1, id="one-attempt")])
+async def test_concurrent_holds_from_one_stale_view_never_exceed_the_budget(
+    store: Store, second_store: Store, attempts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every hold starts from the same (soon wrong) view, as calls validated at once do: they
+    # are retried on the real budget, and the busiest fall back to the key's row lock (with
+    # one attempt, most of them on PostgreSQL).
+    monkeypatch.setattr(holds, "_PG_HOLD_ATTEMPTS", attempts)
+    await store.create_key(make_key("k1", limit=1000))
+    seen = await _key(store)
+
+    async def one(i: int) -> int:
+        outcome = await (store, second_store)[i % 2].hold("k1", 30 + i % 7, 1, f"req_{i}", NOW, seen=seen)
+        return 0 if outcome.hold is None else outcome.hold.amount
+
+    granted = await asyncio.gather(*(one(i) for i in range(60)))
+    key = await _key(store)
+    assert sum(granted) == key.budget_reserved == 1000

@@ -1,14 +1,15 @@
-"""Settling and releasing holds, sandbox collection in the same transaction, the sweeper
-(payments.md §3.1 steps 5, 6, 8, 9)."""
+"""Settling and releasing holds, sandbox collection and the receipt in the same transaction, the
+sweeper (payments.md §3.1 steps 5, 6, 8, 9)."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from store_helpers import ASSET, MERCHANT, NETWORK, NOW, WALLET, make_key
 
-from gateway_core.store import Hold, LedgerTransfer, Store, UnknownHold
+from gateway_core.store import Cumulative, DuplicateRecord, Hold, LedgerTransfer, ReceiptRow, Store, UnknownHold
 
 pytestmark = pytest.mark.anyio
 
@@ -177,3 +178,119 @@ async def test_racing_settle_release_and_sweep_act_once(store: Store, second_sto
     key = await store.get_key("k1")
     assert key is not None and key.budget_reserved == 0
     assert key.budget_used % 40 == 0 and key.budget_used <= 400
+
+
+def _receipt(n: int, final: int, *, key_id: str | None = "k1") -> ReceiptRow:
+    return ReceiptRow(
+        receipt_id=f"rct_{n:032x}",
+        payer=WALLET.upper().replace("0X", "0x"),
+        network=NETWORK,
+        payment_method="compose_key",
+        key_id=key_id,
+        final_amount=final,
+        provider_amount=final - final // 10,
+        platform_fee=final // 10,
+        body_json=f'{{"n":{n}}}',
+        created_at=NOW + n,
+    )
+
+
+async def test_settle_stores_the_receipt_in_the_same_transaction(store: Store) -> None:
+    await store.insert_receipt(_receipt(1, 7))  # an earlier receipt of the payer
+    hold = await _held(store, 50)
+    outcome = await store.settle_hold(hold.hold_id, 30, NOW + 10, receipt=_receipt(2, 30))
+    assert (outcome.status, outcome.charged) == ("settled", 30)
+    assert outcome.cumulative == Cumulative(37, 37 - 3, 3, 2)
+    stored = await store.get_receipt(f"rct_{2:032x}")
+    assert stored is not None and (stored.cumulative, stored.payer, stored.key_id) == (outcome.cumulative, WALLET, "k1")
+    assert (await store.list_receipts(WALLET, NETWORK, 10, 0))[1] == outcome.cumulative
+
+
+@pytest.mark.parametrize(
+    ("charge", "receipt_amount"),
+    [
+        pytest.param(80, 80, id="charge-capped-by-the-hold"),
+        pytest.param(30, 29, id="receipt-for-another-amount"),
+    ],
+)
+async def test_receipt_of_another_charge_is_not_stored(store: Store, charge: int, receipt_amount: int) -> None:
+    hold = await _held(store, 50)
+    outcome = await store.settle_hold(hold.hold_id, charge, NOW + 1, receipt=_receipt(1, receipt_amount))
+    assert outcome.status == "settled" and outcome.cumulative is None
+    assert await store.get_receipt(f"rct_{1:032x}") is None
+    assert (await store.list_receipts(WALLET, NETWORK, 10, 0)) == ([], Cumulative())
+
+
+async def test_no_op_settlements_store_no_receipt(store: Store) -> None:
+    settled, released = await _held(store, 20, request="a"), await _held(store, 20, request="b")
+    await store.settle_hold(settled.hold_id, 0, NOW + 1)
+    await store.release_hold(released.hold_id)
+    again = await store.settle_hold(settled.hold_id, 0, NOW + 2, receipt=_receipt(1, 0))
+    late = await store.settle_hold(released.hold_id, 0, NOW + 2, receipt=_receipt(2, 0))
+    assert (again.status, again.cumulative, late.status, late.cumulative) == (
+        "already_settled",
+        None,
+        "already_released",
+        None,
+    )
+    assert (await store.list_receipts(WALLET, NETWORK, 10, 0)) == ([], Cumulative())
+
+
+async def test_late_settlement_stores_the_receipt_of_what_it_charged(store: Store) -> None:
+    hold = await _held(store, 50, at=NOW)
+    assert await store.release_stale_holds(NOW + 1) == 1
+    assert (await store.hold("k1", 70, 70, "req_2", NOW + 2)).hold is not None  # 30 left
+    outcome = await store.settle_hold(hold.hold_id, 45, NOW + 3, receipt=_receipt(1, 30))
+    assert (outcome.status, outcome.charged, outcome.uncollected) == ("settled_after_release", 30, 15)
+    assert outcome.cumulative == Cumulative(30, 27, 3, 1)
+
+
+async def test_sandbox_collection_and_receipt_share_the_transaction(store: Store) -> None:
+    await store.ledger_fund(NETWORK, ASSET, WALLET, 1000, approve_permit2=False, approve_spender=True)
+    hold = await _held(store, 50)
+    tx_hash = "0x" + "ab" * 32
+    outcome = await store.settle_hold(
+        hold.hold_id,
+        40,
+        NOW + 1,
+        replace(COLLECT, tx_hash=tx_hash.upper().replace("0X", "0x")),
+        receipt=_receipt(1, 40),
+    )
+    assert (outcome.status, outcome.tx_hash, outcome.cumulative) == ("settled", tx_hash, Cumulative(40, 36, 4, 1))
+    [record] = await store.ledger_transfers(NETWORK, ASSET, WALLET)
+    assert (record.tx_hash, record.amount) == (tx_hash, 40)
+
+
+async def test_failed_collection_stores_no_receipt(store: Store) -> None:
+    hold = await _held(store, 50)
+    outcome = await store.settle_hold(hold.hold_id, 40, NOW + 1, COLLECT, receipt=_receipt(1, 40))
+    assert (outcome.status, outcome.cumulative) == ("released_transfer_failed", None)
+    assert await store.get_receipt(f"rct_{1:032x}") is None
+
+
+async def test_duplicate_receipt_id_settles_nothing(store: Store) -> None:
+    await store.insert_receipt(_receipt(1, 5))
+    hold = await _held(store, 50)
+    with pytest.raises(DuplicateRecord):
+        await store.settle_hold(hold.hold_id, 30, NOW + 1, receipt=_receipt(1, 30))
+    assert await store.get_hold(hold.hold_id) == hold
+    key = await store.get_key("k1")
+    assert key is not None and (key.budget_used, key.budget_reserved) == (0, 50)
+    assert (await store.list_receipts(WALLET, NETWORK, 10, 0))[1] == Cumulative(5, 5, 0, 1)
+
+
+async def test_concurrent_settlements_number_their_receipts_exactly(store: Store, second_store: Store) -> None:
+    holds = [await _held(store, 10, limit=10_000, request=f"req_{n}") for n in range(30)]
+    outcomes = await asyncio.gather(
+        *(
+            (store, second_store)[n % 2].settle_hold(
+                hold.hold_id, n + 1, NOW + 1, receipt=_receipt(n, n + 1 if n < 10 else 10)
+            )
+            for n, hold in enumerate(holds)
+        )
+    )
+    snapshots = sorted((o.cumulative for o in outcomes if o.cumulative is not None), key=lambda c: c.receipt_count)
+    assert [c.receipt_count for c in snapshots] == list(range(1, 31))
+    assert snapshots[-1].total_amount == sum(o.charged for o in outcomes) == sum(range(1, 11)) + 20 * 10
+    key = await store.get_key("k1")
+    assert key is not None and (key.budget_used, key.budget_reserved) == (snapshots[-1].total_amount, 0)

@@ -1,0 +1,331 @@
+"""Store operations run straight on the driver: one thread hop (SQLite) or one round trip per
+statement (PostgreSQL).
+
+Why not SQLAlchemy's execution path for these: each ``execute`` costs ~0.1 ms of Python, and
+through aiosqlite every statement is three or four hops into a worker thread (cursor, execute,
+fetch, close) on top of ``BEGIN``, ``COMMIT`` and the pool's reset; on PostgreSQL the pool's
+pre-ping adds three round trips per checkout. A paid call's store work cost ~8 ms that way
+(``bench/store_ops.py``). Here an operation (:mod:`gateway_core.store.prepared`) runs as:
+
+* SQLite (:class:`SqliteRunner`): the whole transaction — ``BEGIN``, the operation, ``COMMIT``
+  — is one job on a small thread pool with connections of its own (the store's pragmas).
+  There the methods of ``tx`` finish without suspending, so the coroutine is driven to its end
+  inside the job (:func:`_run_to_end`): one thread hop per operation, whatever it does.
+* PostgreSQL (:class:`PostgresRunner`): asyncpg on a connection from the engine's pool, inside
+  an asyncpg transaction; or, for one statement that is atomic by itself (a data-modifying
+  CTE), in no explicit transaction at all: one round trip.
+
+Driver errors become the store's own, as in :mod:`gateway_core.store.database`:
+:class:`StoreUnavailable` for connection, lock-timeout and I/O failures, :class:`DuplicateRecord`
+for unique violations; PostgreSQL deadlocks and serialization failures are retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, NoReturn, TypeVar, cast
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway_core.store.errors import DuplicateRecord, StoreUnavailable
+from gateway_core.store.prepared import Operation, Prepared, Row, Tx
+
+__all__ = ["PostgresRunner", "SqliteRunner"]
+
+T = TypeVar("T")
+
+# Threads (each with its own SQLite connection) running SQLite jobs; writers queue before them
+# on the store's in-process lock, so these mostly serve reads running beside one writer.
+_SQLITE_THREADS = 4
+# Write jobs between two WAL checkpoints, which run as jobs of their own rather than inside
+# whichever commit crosses SQLite's automatic threshold (a checkpoint copies pages and syncs
+# the file: milliseconds that would land on one unlucky request). A paid call writes a handful
+# of pages, so this checkpoints about as often as SQLite's default of 1000 pages would.
+_CHECKPOINT_EVERY = 200
+_PG_RETRIES = 5
+_PG_RETRY_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+# connection exception, insufficient resources, operator intervention, lock or statement timeout
+_PG_UNAVAILABLE_CLASSES = ("08", "53", "57P")
+_PG_UNAVAILABLE_STATES = {"55P03", "57014"}
+
+
+# -- SQLite ------------------------------------------------------------------------------
+
+
+class _SqliteTx:
+    """Statements on a ``sqlite3`` connection; every method finishes without suspending."""
+
+    dialect = "sqlite"
+
+    def __init__(self, connection: sqlite3.Connection, sa_dialect: Dialect) -> None:
+        self._connection = connection
+        self._sa_dialect = sa_dialect
+
+    async def one(self, statement: Prepared, /, **params: Any) -> Row | None:
+        rows = await self.all(statement, **params)
+        return rows[0] if rows else None
+
+    async def all(self, statement: Prepared, /, **params: Any) -> list[Row]:
+        compiled = statement.compiled(self._sa_dialect)
+        # fetchall: a DML statement with RETURNING is only finished once read to its end.
+        rows = self._connection.execute(compiled.sql, compiled.args(params)).fetchall()
+        return [compiled.row(values) for values in rows]
+
+    async def run(self, statement: Prepared, /, **params: Any) -> int:
+        compiled = statement.compiled(self._sa_dialect)
+        return self._connection.execute(compiled.sql, compiled.args(params)).rowcount
+
+
+def _run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Drive an operation whose awaits all complete at once (SQLite's :class:`Tx`)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        return cast(T, finished.value)
+    coroutine.close()
+    raise RuntimeError("a store operation awaited something other than its statements")
+
+
+def _sqlite_error(exc: sqlite3.Error) -> NoReturn:
+    if isinstance(exc, sqlite3.IntegrityError):
+        if "UNIQUE constraint failed" in str(exc):
+            raise DuplicateRecord(str(exc)) from exc
+        raise exc
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
+        exc, sqlite3.ProgrammingError
+    ):
+        # Locked past the busy timeout, I/O errors, a file that cannot be opened.
+        raise StoreUnavailable(f"store unavailable: {type(exc).__name__}: {exc}") from exc
+    raise exc
+
+
+class SqliteRunner:
+    """Runs operations on a SQLite file: one job on a thread of its own pool per operation.
+
+    :param database: the file path (or a ``file:`` URI) from the store URL.
+    :param configure: applied once to each new connection (the store's pragmas).
+    :param writers: the store's in-process queue of writers, shared with its SQLAlchemy path.
+    """
+
+    def __init__(
+        self,
+        database: str,
+        sa_dialect: Dialect,
+        configure: Callable[[sqlite3.Connection], None],
+        writers: asyncio.Lock,
+    ) -> None:
+        self._database = database
+        self._sa_dialect = sa_dialect
+        self._configure = configure
+        self._writers = writers
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._writes = 0
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # isolation_level=None: no implicit BEGIN; each job issues the BEGIN it needs.
+            # check_same_thread=False only so close() can close it; one thread ever uses it.
+            connection = sqlite3.connect(
+                self._database,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self._database.startswith("file:"),
+            )
+            try:
+                self._configure(connection)
+                connection.execute("PRAGMA wal_autocheckpoint=0")  # see _CHECKPOINT_EVERY
+            except BaseException:
+                connection.close()
+                raise
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
+    def _job(self, operation: Operation[T], begin: str | None) -> T:
+        connection = self._connection()
+        if begin is None:  # one statement: atomic (and its own snapshot) by itself
+            return _run_to_end(operation(_SqliteTx(connection, self._sa_dialect)))
+        connection.execute(begin)
+        try:
+            result = _run_to_end(operation(_SqliteTx(connection, self._sa_dialect)))
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return result
+
+    async def _submit(self, operation: Operation[T], begin: str | None) -> T:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(_SQLITE_THREADS, "gateway-store")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._job, operation, begin)
+        except sqlite3.Error as exc:
+            _sqlite_error(exc)
+
+    def _checkpoint(self) -> None:
+        # PASSIVE: copies what it can without waiting for readers or writers (as SQLite's own
+        # automatic checkpoint does); what is left goes with the next one.
+        try:
+            self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass  # best effort: the next checkpoint, or the last connection closing, catches up
+
+    async def run(self, operation: Operation[T], *, write: bool) -> T:
+        """``operation`` in one transaction: ``BEGIN IMMEDIATE`` (the database write lock, waited
+        for up to the busy timeout) for writes, a deferred ``BEGIN`` (one snapshot) for reads."""
+        if not write:
+            return await self._submit(operation, "BEGIN")
+        async with self._writers:
+            result = await self._submit(operation, "BEGIN IMMEDIATE")
+        self._writes += 1
+        if self._writes % _CHECKPOINT_EVERY == 0 and self._executor is not None:
+            self._executor.submit(self._checkpoint)  # not awaited: off the caller's path
+        return result
+
+    async def one(self, statement: Prepared, params: Mapping[str, Any], *, write: bool) -> Row | None:
+        """One statement. A write still takes the write lock up front: a lone statement's own
+        implicit transaction could not wait for it (WAL mode fails a read-to-write upgrade)."""
+
+        async def operation(tx: Tx) -> Row | None:
+            return await tx.one(statement, **params)
+
+        if not write:
+            return await self._submit(operation, None)
+        return await self.run(operation, write=True)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+# -- PostgreSQL --------------------------------------------------------------------------
+
+
+class _PostgresTx:
+    """Statements on an asyncpg connection (asyncpg prepares and caches each SQL text)."""
+
+    dialect = "postgresql"
+
+    def __init__(self, connection: Any, sa_dialect: Dialect) -> None:
+        self._connection = connection
+        self._sa_dialect = sa_dialect
+
+    async def one(self, statement: Prepared, /, **params: Any) -> Row | None:
+        compiled = statement.compiled(self._sa_dialect)
+        record = await self._connection.fetchrow(compiled.sql, *compiled.args(params))
+        return None if record is None else compiled.row(record)
+
+    async def all(self, statement: Prepared, /, **params: Any) -> list[Row]:
+        compiled = statement.compiled(self._sa_dialect)
+        return [compiled.row(record) for record in await self._connection.fetch(compiled.sql, *compiled.args(params))]
+
+    async def run(self, statement: Prepared, /, **params: Any) -> int:
+        compiled = statement.compiled(self._sa_dialect)
+        status: str = await self._connection.execute(compiled.sql, *compiled.args(params))
+        # "UPDATE 3", "DELETE 0", "INSERT 0 1": the count is the last word.
+        count = status.rpartition(" ")[2]
+        return int(count) if count.isdigit() else 0
+
+
+def _postgres_error(exc: BaseException) -> NoReturn:
+    state = getattr(exc, "sqlstate", None) or ""
+    if state == "23505":
+        raise DuplicateRecord(str(exc)) from exc
+    if (
+        state.startswith(_PG_UNAVAILABLE_CLASSES)
+        or state in _PG_UNAVAILABLE_STATES
+        or isinstance(exc, asyncpg.InterfaceError | OSError | TimeoutError)
+    ):
+        raise StoreUnavailable(f"store unavailable: {type(exc).__name__}: {exc}") from exc
+    raise exc
+
+
+class PostgresRunner:
+    """Runs operations with asyncpg on connections of the engine's pool.
+
+    :param translate: turns what opening a pooled connection raised (SQLAlchemy errors) into
+        the store's errors, as the SQLAlchemy path does.
+    """
+
+    def __init__(self, engine: AsyncEngine, translate: Callable[[Exception], NoReturn]) -> None:
+        self._engine = engine
+        self._translate = translate
+
+    @asynccontextmanager
+    async def _driver(self) -> AsyncIterator[Any]:
+        try:
+            conn = await self._engine.connect()
+        except Exception as exc:  # noqa: BLE001 - the translator re-raises what it does not know
+            self._translate(exc)
+        try:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            try:
+                yield driver
+            except asyncpg.PostgresError:
+                raise  # answered by the server: the connection itself is fine
+            except BaseException:
+                # A network failure or a cancellation may leave a half-done exchange behind:
+                # never hand that connection to the next caller.
+                await conn.invalidate()
+                raise
+            if driver.is_in_transaction():  # pragma: no cover - every transaction block ends
+                await conn.invalidate()
+        finally:
+            await conn.close()
+
+    async def _attempt(self, call: Callable[[Any], Coroutine[Any, Any, T]], *, write: bool) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._driver() as driver:
+                    return await call(driver)
+            except asyncpg.PostgresError as exc:
+                if write and attempt < _PG_RETRIES and exc.sqlstate in _PG_RETRY_SQLSTATES:
+                    await asyncio.sleep(0.005 * attempt)
+                    continue
+                _postgres_error(exc)
+            except (asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                _postgres_error(exc)
+
+    async def run(self, operation: Operation[T], *, write: bool) -> T:
+        """``operation`` in one transaction: ``READ COMMITTED`` plus the row locks the operation
+        takes for writes, a read-only ``REPEATABLE READ`` snapshot for reads; a write is run
+        again after a deadlock or serialization failure."""
+
+        async def call(driver: Any) -> T:
+            if write:
+                async with driver.transaction():
+                    return await operation(_PostgresTx(driver, self._engine.dialect))
+            async with driver.transaction(isolation="repeatable_read", readonly=True):
+                return await operation(_PostgresTx(driver, self._engine.dialect))
+
+        return await self._attempt(call, write=write)
+
+    async def one(self, statement: Prepared, params: Mapping[str, Any], *, write: bool) -> Row | None:
+        """One statement, atomic by itself: no ``BEGIN``/``COMMIT``, one round trip."""
+
+        async def call(driver: Any) -> Row | None:
+            return await _PostgresTx(driver, self._engine.dialect).one(statement, **params)
+
+        return await self._attempt(call, write=write)

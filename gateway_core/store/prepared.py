@@ -1,0 +1,155 @@
+"""Statements compiled once: SQLAlchemy Core objects built at import, turned into the driver's
+own SQL the first time a dialect runs them, and the :class:`Tx` interface operations use.
+
+:class:`Prepared` keeps, per dialect, the SQL with positional placeholders (``?`` for SQLite,
+``$1`` for asyncpg), the order its named parameters go in, and the names of the result columns;
+running it is then building a tuple and a dict, with none of SQLAlchemy's per-execution work.
+The SQL is what SQLAlchemy itself would send, so SQLite's statement cache and asyncpg's
+prepared statements (one per connection and SQL text) are reused call after call.
+
+Only ``Integer``/``String`` columns and :class:`~sqlalchemy.types.TypeDecorator` types (whose
+``process_*`` methods are applied) may be bound or returned: both drivers return those as they
+are, so no result machinery is needed. Parameters rendered into the SQL at each execution (an
+``IN`` list) cannot be compiled once. :class:`Prepared` refuses both when it compiles.
+
+An operation (:data:`Operation`) is ``async def op(tx: Tx, ...)`` awaiting nothing but ``tx``'s
+methods; :mod:`gateway_core.store.direct` runs it on either database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, Integer, String, Table, TypeDecorator
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
+from sqlalchemy.types import TypeEngine
+
+__all__ = ["Compiled", "Operation", "Prepared", "Row", "Tx", "dialect_insert"]
+
+T = TypeVar("T")
+Row = dict[str, Any]
+Statement = Select[Any] | UpdateBase
+Convert = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A statement as one driver runs it."""
+
+    sql: str
+    positions: tuple[tuple[str, Convert | None], ...]  # parameter name and converter, in order
+    defaults: Mapping[str, Any]  # values fixed in the statement (literals), by parameter name
+    keys: tuple[str, ...]  # result column names
+    converters: tuple[Convert | None, ...] | None  # per result column; None when none converts
+
+    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = []
+        for name, convert in self.positions:
+            value = params[name] if name in params else self.defaults[name]
+            values.append(value if convert is None or value is None else convert(value))
+        return tuple(values)
+
+    def row(self, values: Sequence[Any]) -> Row:
+        if self.converters is None:
+            return dict(zip(self.keys, values, strict=True))
+        return {
+            key: value if convert is None or value is None else convert(value)
+            for key, value, convert in zip(self.keys, values, self.converters, strict=True)
+        }
+
+
+def _bind_converter(kind: TypeEngine[Any], dialect: Dialect, name: str) -> Convert | None:
+    if isinstance(kind, TypeDecorator):
+        return partial(kind.process_bind_param, dialect=dialect)
+    if isinstance(kind, Integer | String):
+        return None
+    raise TypeError(f"parameter {name!r}: type {kind!r} is not supported by Prepared")
+
+
+def _result_converter(kind: TypeEngine[Any], dialect: Dialect, name: str) -> Convert | None:
+    if isinstance(kind, TypeDecorator):
+        return partial(kind.process_result_value, dialect=dialect)
+    if isinstance(kind, Integer | String):
+        return None
+    raise TypeError(f"result column {name!r}: type {kind!r} is not supported by Prepared")
+
+
+def _result_columns(statement: Statement) -> list[ColumnElement[Any]]:
+    if isinstance(statement, Select):
+        return list(statement.selected_columns)
+    return list(statement.exported_columns)  # the RETURNING columns, if any
+
+
+def dialect_insert(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+class Prepared:
+    """A Core statement, compiled once per dialect on first use (parameters by name).
+
+    :param statement: the statement, or a function building it for a dialect name (for
+        dialect-specific constructs such as ``INSERT … ON CONFLICT``; see :func:`dialect_insert`).
+    """
+
+    __slots__ = ("_build", "_compiled")
+
+    def __init__(self, statement: Statement | Callable[[str], Statement]) -> None:
+        self._build = statement if callable(statement) else lambda _dialect: statement
+        self._compiled: dict[str, Compiled] = {}
+
+    def compiled(self, dialect: Dialect) -> Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            found = self._compiled[dialect.name] = self._compile(dialect)
+        return found
+
+    def _compile(self, dialect: Dialect) -> Compiled:
+        statement = self._build(dialect.name)
+        compiled = statement.compile(dialect=dialect)
+        positions = compiled.positiontup
+        if positions is None:
+            raise TypeError(f"dialect {dialect.name} does not use positional parameters")
+        binds = compiled.binds
+        if any(binds[name].expanding or binds[name].literal_execute for name in positions):
+            # Rendered into the SQL at each execution (IN lists): nothing to compile once.
+            raise TypeError("expanding or literal-execute parameters are not supported by Prepared")
+        defaults = {name: value for name, value in compiled.params.items() if not binds[name].required}
+        columns = _result_columns(statement)
+        keys = tuple(str(column.key) for column in columns)
+        if len(set(keys)) != len(keys):
+            raise TypeError(f"result columns must have distinct names, got {keys}")
+        converters = tuple(_result_converter(column.type, dialect, str(column.key)) for column in columns)
+        return Compiled(
+            sql=str(compiled),
+            positions=tuple((name, _bind_converter(binds[name].type, dialect, name)) for name in positions),
+            defaults=defaults,
+            keys=keys,
+            converters=None if all(c is None for c in converters) else converters,
+        )
+
+
+class Tx(Protocol):
+    """The statements of one operation, inside its transaction."""
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+
+    async def one(self, statement: Prepared, /, **params: Any) -> Row | None:
+        """The first result row (the others are read and dropped), or None."""
+
+    async def all(self, statement: Prepared, /, **params: Any) -> list[Row]:
+        """Every result row."""
+
+    async def run(self, statement: Prepared, /, **params: Any) -> int:
+        """Run a statement without results; the number of rows it changed."""
+
+
+Operation = Callable[[Tx], Coroutine[Any, Any, T]]

@@ -1,0 +1,111 @@
+"""Statements run straight on the driver (gateway_core.store.direct): what Prepared accepts,
+what a SQLite job refuses, and PostgreSQL connections that die or are abandoned mid-statement."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from sqlalchemy import Boolean, Integer, String, bindparam, func, literal, select
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from sqlalchemy.dialects.sqlite import aiosqlite
+from store_helpers import Target, postgres_dsn
+
+from gateway_core.store.database import Database
+from gateway_core.store.prepared import Prepared, Tx
+from gateway_core.store.schema import compose_keys, response_records
+
+pytestmark = pytest.mark.anyio
+
+DIALECTS = [pytest.param(pg_asyncpg.dialect(), id="postgresql"), pytest.param(aiosqlite.dialect(), id="sqlite")]
+_PID = Prepared(select(func.pg_backend_pid(type_=Integer).label("pid")))
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(select(response_records.c.background), id="boolean-result"),
+        pytest.param(select(literal(1, Integer)).where(bindparam("flag", type_=Boolean)), id="boolean-parameter"),
+        pytest.param(select(compose_keys.c.key_id).where(compose_keys.c.purpose.in_(["api", "session"])), id="in-list"),
+        pytest.param(select(compose_keys.c.key_id, compose_keys.c.key_id.label("key_id")), id="duplicate-names"),
+    ],
+)
+def test_prepared_refuses_what_it_cannot_compile_once(statement: object, dialect: object) -> None:
+    with pytest.raises(TypeError):
+        Prepared(statement).compiled(dialect)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_prepared_binds_by_name_in_the_driver_order(dialect: object) -> None:
+    statement = Prepared(
+        select(compose_keys.c.key_id).where(
+            compose_keys.c.user_address == bindparam("wallet", type_=String),
+            compose_keys.c.purpose == "api",
+            compose_keys.c.expires_at > bindparam("now", type_=Integer),
+            compose_keys.c.created_at <= bindparam("now", type_=Integer),
+        )
+    )
+    compiled = statement.compiled(dialect)  # type: ignore[arg-type]
+    assert compiled is statement.compiled(dialect)  # type: ignore[arg-type]
+    args = compiled.args({"now": 5, "wallet": "0xab", "unused": 1})
+    # The literal keeps its value; "now" appears once per placeholder (twice with "?").
+    assert [a for a in args if a != 5] == ["0xab", "api"] and args.count(5) in (1, 2)
+
+
+async def test_a_sqlite_operation_may_await_only_its_statements(tmp_path: object) -> None:
+    db = Database(f"sqlite:///{tmp_path}/gateway.db")
+    try:
+
+        async def sleeps(tx: Tx) -> None:
+            await asyncio.sleep(0)
+
+        with pytest.raises(RuntimeError, match="awaited something other than its statements"):
+            await db.run(sleeps, write=True)
+        # The job rolled back and let go of the write lock: the next writer is not stuck.
+        assert await db.one(Prepared(select(literal(1, Integer).label("one"))), {}, write=True) == {"one": 1}
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def postgres_db(target: Target) -> object:
+    if target.dialect != "postgresql":
+        pytest.skip("PostgreSQL connections only")
+    db = Database(target.url, schema=target.schema)
+    yield db
+    await db.dispose()
+
+
+async def _terminate(pid: int) -> None:
+    # Only the backend this test opened: other suites may share the server.
+    connection = await asyncpg.connect(postgres_dsn(), timeout=10)
+    try:
+        assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await connection.close()
+
+
+async def test_a_connection_the_server_closed_is_replaced_at_checkout(postgres_db: Database) -> None:
+    first = await postgres_db.one(_PID, {}, write=False)
+    assert first is not None
+    await _terminate(first["pid"])
+    await asyncio.sleep(0.2)  # the client reads the server's goodbye
+    second = await postgres_db.one(_PID, {}, write=False)
+    assert second is not None and second["pid"] != first["pid"]
+
+
+async def test_an_abandoned_statement_does_not_reach_the_next_caller(postgres_db: Database) -> None:
+    first = await postgres_db.one(_PID, {}, write=False)
+    assert first is not None
+    slow = Prepared(select(literal(1, Integer).label("one")).select_from(func.pg_sleep(5)))
+    task = asyncio.create_task(postgres_db.one(slow, {}, write=False))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    started = asyncio.get_running_loop().time()
+    after = await postgres_db.one(_PID, {}, write=False)
+    assert asyncio.get_running_loop().time() - started < 2  # not queued behind the sleep
+    assert after is not None and after["pid"] != first["pid"]
