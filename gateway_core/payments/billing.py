@@ -13,9 +13,9 @@ from gateway_core.errors import GatewayError
 from gateway_core.payments.gate import PaymentRequest, Receipt
 from gateway_core.payments.pricing import Metered, PricingError, is_quotable, largest_output_cap, max_cost
 from gateway_core.payments.receipts import build_receipt, new_receipt_id, receipt_frame, receipt_header
-from gateway_core.store import ReceiptRow, Store, StoreUnavailable
+from gateway_core.store import Cumulative, ReceiptRow, Store, StoreUnavailable
 
-__all__ = ["Quote", "ReceiptBook", "lowered_cap", "quote", "store_unavailable"]
+__all__ = ["PendingReceipt", "Quote", "ReceiptBook", "lowered_cap", "quote", "store_unavailable"]
 
 
 _TOTALS = ("total_amount_wei", "provider_amount_wei", "platform_fee_wei", "receipt_count")
@@ -73,6 +73,35 @@ def lowered_cap(request: PaymentRequest, budget: int, *, fee_bps: int) -> int | 
         raise _not_priced(request) from exc
 
 
+@dataclass(frozen=True)
+class PendingReceipt:
+    """A receipt built but not yet stored: :attr:`row` goes to the store (alone, or with the
+    settlement it describes), :meth:`finish` renders it once the store returned the totals."""
+
+    row: ReceiptRow
+    _render: Callable[[dict[str, int]], dict[str, Any]]
+    _headers: dict[str, str]
+    _chat: bool
+
+    def finish(self, totals: Cumulative, headers: dict[str, str] | None = None) -> Receipt:
+        """The receipt's forms with the payer's totals; ``headers`` replace those given to
+        :meth:`ReceiptBook.prepare` (when they depend on how the settlement went)."""
+        full = self._render(
+            {
+                "total_amount_wei": totals.total_amount,
+                "provider_amount_wei": totals.provider_amount,
+                "platform_fee_wei": totals.platform_fee,
+                "receipt_count": totals.receipt_count,
+            }
+        )
+        return Receipt(
+            body=full,
+            frame=receipt_frame(full, chat=self._chat),
+            header=receipt_header(full),
+            headers=self._headers if headers is None else headers,
+        )
+
+
 class ReceiptBook:
     """Builds a receipt, stores it with the payer's running totals, and renders its forms."""
 
@@ -80,7 +109,7 @@ class ReceiptBook:
         self._store = store
         self._clock = clock
 
-    async def issue(
+    def prepare(
         self,
         *,
         request: PaymentRequest,
@@ -96,9 +125,11 @@ class ReceiptBook:
         key_id: str | None = None,
         headers: dict[str, str] | None = None,
         chat: bool = True,
-    ) -> Receipt:
+        settled_at_ms: int | None = None,
+    ) -> PendingReceipt:
+        """Build the receipt of a settlement (``settled_at``: ``settled_at_ms`` or now)."""
         receipt_id = new_receipt_id()
-        settled_at = int(self._clock() * 1000)
+        settled_at = int(self._clock() * 1000) if settled_at_ms is None else settled_at_ms
 
         def body(cumulative: dict[str, int]) -> dict[str, Any]:
             return build_receipt(
@@ -134,18 +165,43 @@ class ReceiptBook:
             body_json=orjson.dumps(stored).decode(),
             created_at=settled_at,
         )
+        return PendingReceipt(row, body, headers or {}, chat)
+
+    async def issue(
+        self,
+        *,
+        request: PaymentRequest,
+        payer: str,
+        payment_method: str,
+        metered: Metered,
+        charged: int,
+        usage_source: str,
+        network: str,
+        settlement_status: str,
+        tx_hash: str | None = None,
+        payment_intent_id: str | None = None,
+        key_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        chat: bool = True,
+    ) -> Receipt:
+        """Build the receipt of a settlement that already happened, store it, render it."""
+        pending = self.prepare(
+            request=request,
+            payer=payer,
+            payment_method=payment_method,
+            metered=metered,
+            charged=charged,
+            usage_source=usage_source,
+            network=network,
+            settlement_status=settlement_status,
+            tx_hash=tx_hash,
+            payment_intent_id=payment_intent_id,
+            key_id=key_id,
+            headers=headers,
+            chat=chat,
+        )
         try:
-            totals = await self._store.insert_receipt(row)
+            totals = await self._store.insert_receipt(pending.row)
         except StoreUnavailable as exc:
             raise store_unavailable(exc) from exc
-        full = body(
-            {
-                "total_amount_wei": totals.total_amount,
-                "provider_amount_wei": totals.provider_amount,
-                "platform_fee_wei": totals.platform_fee,
-                "receipt_count": totals.receipt_count,
-            }
-        )
-        return Receipt(
-            body=full, frame=receipt_frame(full, chat=chat), header=receipt_header(full), headers=headers or {}
-        )
+        return pending.finish(totals)

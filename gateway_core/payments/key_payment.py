@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway_core.errors import GatewayError
-from gateway_core.payments.billing import ReceiptBook, lowered_cap, quote, store_unavailable
+from gateway_core.payments.billing import PendingReceipt, ReceiptBook, lowered_cap, quote, store_unavailable
 from gateway_core.payments.gate import Authorization, PaymentRequest, Receipt
 from gateway_core.payments.keys import ComposeKeys, budget_headers
-from gateway_core.payments.pricing import meter
+from gateway_core.payments.pricing import Metered, meter
 from gateway_core.payments.x402.networks import ChainRow
 from gateway_core.store import Hold, KeyRecord, LedgerTransfer, Store, StoreUnavailable
 from gateway_core.types import Usage
@@ -80,7 +81,7 @@ class KeyPayments:
             minimum = price.max_cost
         try:
             outcome = await self._store.hold(
-                key.key_id, price.max_cost, max(minimum, 1), request.request_id, int(self._clock() * 1000)
+                key.key_id, price.max_cost, max(minimum, 1), request.request_id, int(self._clock() * 1000), seen=key
             )
         except StoreUnavailable as exc:
             raise store_unavailable(exc) from exc
@@ -108,8 +109,12 @@ class KeyPayments:
         state: KeyState = authorization.state
         metered = meter(state.request.row, usage, fee_bps=self._fee_bps, metrics=state.request.metrics)
         charge = min(metered.final_amount, state.hold.amount)
-        transfer = None
+        now_ms = int(self._clock() * 1000)
+        transfer, tx_hash = None, None
         if self._settlement == "sandbox" and charge > 0:
+            # Chosen here rather than by the ledger, so the receipt can name it before the
+            # transfer happens (it is stored in the same transaction).
+            tx_hash = "0x" + secrets.token_hex(32)
             transfer = LedgerTransfer(
                 network=state.chain.network,
                 asset=state.chain.usdc_address.lower(),
@@ -117,10 +122,14 @@ class KeyPayments:
                 to_address=self._pay_to,
                 amount=charge,
                 allowance="spender",
+                tx_hash=tx_hash,
             )
+        # The receipt of the expected outcome — charged the whole charge — is stored by the
+        # settlement itself (one transaction, and readable as soon as the answer is sent).
+        pending = self._receipt(state, metered, charge, usage_source, tx_hash, now_ms)
         try:
             outcome = await self._store.settle_hold(
-                state.hold.hold_id, charge, int(self._clock() * 1000), transfer=transfer
+                state.hold.hold_id, charge, now_ms, transfer=transfer, receipt=pending.row
             )
         except StoreUnavailable as exc:
             raise store_unavailable(exc) from exc
@@ -140,8 +149,21 @@ class KeyPayments:
         }
         if outcome.tx_hash:
             headers["x-key-tx-hash"] = headers["X-Transaction-Hash"] = outcome.tx_hash
-        # Whatever the hold could not cover shows on the receipt as uncollected.
-        return await self._receipts.issue(
+        if outcome.cumulative is not None:
+            return pending.finish(outcome.cumulative, headers)
+        # Charged something else (a late settlement after the sweeper, a hold settled before):
+        # the receipt states what was charged; whatever the hold could not cover is uncollected.
+        other = self._receipt(state, metered, charged, usage_source, outcome.tx_hash, now_ms)
+        try:
+            totals = await self._store.insert_receipt(other.row)
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from exc
+        return other.finish(totals, headers)
+
+    def _receipt(
+        self, state: KeyState, metered: Metered, charged: int, usage_source: str, tx_hash: str | None, now_ms: int
+    ) -> PendingReceipt:
+        return self._receipts.prepare(
             request=state.request,
             payer=state.key.user_address,
             payment_method="compose_key",
@@ -150,10 +172,10 @@ class KeyPayments:
             usage_source=usage_source,
             network=state.chain.network,
             settlement_status="settled",
-            tx_hash=outcome.tx_hash,
+            tx_hash=tx_hash,
             payment_intent_id=state.hold.hold_id,
             key_id=state.key.key_id,
-            headers=headers,
+            settled_at_ms=now_ms,
         )
 
     async def release(self, authorization: Authorization) -> dict[str, str]:
