@@ -1,7 +1,7 @@
 """The store's cost on a paid call: each hot-path operation timed alone, on SQLite and PostgreSQL.
 
     python bench/store_ops.py [--iterations N] [--warmup W] [--backend sqlite|postgresql|both]
-                              [--postgres-url URL]
+                              [--postgres-url URL] [--throughput [--concurrency C] [--seconds S]]
 
 Opens a :class:`~gateway_core.store.Store` the way ``gateway serve`` does (``Store.open(url)``,
 migrations applied, default engine settings) on
@@ -19,9 +19,10 @@ and releases its hold:
     get_key → hold → settle → receipt write        (each mode)
     hold → release
 
-Where the store settles and stores the receipt in one operation (``settle_hold(...,
-receipt=...)``) the paid calls use it, as the payments layer does, and a bare
-``insert_receipt`` (what x402 payments still do) is timed separately. Each operation is timed
+Where the store takes them, the paid calls pass what the payments layer passes: the key read
+by token validation to the hold (``hold(..., seen=key)``), and the receipt to the settlement,
+which stores it in its own transaction (``settle_hold(..., receipt=...)``); a bare
+``insert_receipt`` (what x402 payments still do) is then timed separately. Each operation is timed
 with ``perf_counter_ns`` around the awaited call, so the numbers include everything the caller
 pays: SQLAlchemy or the driver, the thread hop or socket, the pool.
 
@@ -36,7 +37,15 @@ Columns: mean / p50 / p99 in milliseconds, and per operation
 * ``hops`` (SQLite only): switches into a database thread — aiosqlite's worker calls (every
   cursor creation, execute, fetch, close and commit is one) plus jobs submitted to thread pools.
 
-The ``paid call`` rows time a whole call's store work end to end (their counts are the sums).
+The ``paid call`` rows are one call's store work: per call, the sums of its operations' times
+and counts (their percentiles are over those sums).
+
+``--throughput`` adds paid calls per second (the same store work, in each settlement mode) from
+1 and then 2 OS processes sharing one fresh database, ``--concurrency`` calls in flight in each,
+every call on a key and wallet of its own, for ``--seconds``: whether a second worker process
+adds throughput or waits on the first. (SQLite serializes writers; on PostgreSQL a ledger-mode
+call locks only its hold, its key and its payer's receipt totals, while sandbox collection
+also credits the one merchant account, which every collection locks until it commits.)
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import inspect
+import multiprocessing
 import os
 import secrets
 import sqlite3
@@ -52,6 +62,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -66,7 +77,7 @@ from sqlalchemy.engine import Engine, make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway_core.store import KeyRecord, LedgerTransfer, ReceiptRow, Store  # noqa: E402
+from gateway_core.store import HoldOutcome, KeyRecord, LedgerTransfer, ReceiptRow, Store  # noqa: E402
 
 DEFAULT_POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 WALLET = "0x2222222222222222222222222222222222222222"
@@ -170,11 +181,13 @@ def instrumented() -> Iterator[None]:
 
 
 async def timed(samples: Samples, call: Callable[[], Awaitable[_T]]) -> _T:
+    # asyncpg hands logged queries to its loggers with call_soon: let earlier ones land first,
+    # and this operation's before counting (neither inside the timed span).
+    await asyncio.sleep(0)
     before = COUNTERS.snapshot()
     started = time.perf_counter_ns()
     result = await call()
     samples.times_ns.append(time.perf_counter_ns() - started)
-    # asyncpg hands logged queries to its loggers with call_soon: let them run before counting.
     await asyncio.sleep(0)
     after = COUNTERS.snapshot()
     samples.counts.append((after[0] - before[0], after[1] - before[1], after[2] - before[2]))
@@ -208,14 +221,21 @@ def _combined(store: Store) -> bool:
     return "receipt" in inspect.signature(store.settle_hold).parameters
 
 
+def _hold_for(store: Store, key: KeyRecord, request_id: str) -> Awaitable[HoldOutcome]:
+    """A hold as the payments layer asks for it: with the key its token validation just read,
+    where the store takes it (``seen=``)."""
+    if "seen" in inspect.signature(store.hold).parameters:
+        return store.hold(key.key_id, HOLD, 1, request_id, _now_ms(), seen=key)
+    return store.hold(key.key_id, HOLD, 1, request_id, _now_ms())
+
+
 async def paid_call(store: Store, stats: dict[str, Samples], n: int, *, sandbox: bool) -> None:
     """One successful Compose Key call's store work, operation by operation, as the payments
     layer does it (``get_key`` → ``hold`` → settle → receipt)."""
     mode = "sandbox" if sandbox else "ledger"
-    call_started = time.perf_counter_ns()
     key = await timed(stats["get_key"], lambda: store.get_key(KEY_ID))
     assert key is not None
-    outcome = await timed(stats["hold"], lambda: store.hold(KEY_ID, HOLD, 1, f"req_{n}_{mode}", _now_ms()))
+    outcome = await timed(stats["hold"], lambda: _hold_for(store, key, f"req_{n}_{mode}"))
     assert outcome.hold is not None
     hold_id = outcome.hold.hold_id
     transfer = LedgerTransfer(NETWORK, ASSET, WALLET, MERCHANT, CHARGE, allowance="spender") if sandbox else None
@@ -223,7 +243,7 @@ async def paid_call(store: Store, stats: dict[str, Samples], n: int, *, sandbox:
     parts = ["get_key", "hold", f"settle ({mode})"]
     settle: Callable[[], Awaitable[Any]]
     if _combined(store):
-        settle = lambda: store.settle_hold(hold_id, CHARGE, _now_ms(), transfer, receipt=row)  # type: ignore[call-arg]  # noqa: E731
+        settle = lambda: store.settle_hold(hold_id, CHARGE, _now_ms(), transfer, receipt=row)  # noqa: E731
     else:
         settle = lambda: store.settle_hold(hold_id, CHARGE, _now_ms(), transfer)  # noqa: E731
     settled = await timed(stats[f"settle ({mode})"], settle)
@@ -234,7 +254,7 @@ async def paid_call(store: Store, stats: dict[str, Samples], n: int, *, sandbox:
         await timed(stats["receipt"], lambda: store.insert_receipt(row))
         parts.append("receipt")
     total = stats[f"paid call ({mode})"]
-    total.times_ns.append(time.perf_counter_ns() - call_started)
+    total.times_ns.append(sum(stats[op].times_ns[-1] for op in parts))
     sums = [sum(stats[op].counts[-1][i] for op in parts) for i in range(3)]
     total.counts.append((sums[0], sums[1], sums[2]))
 
@@ -252,29 +272,32 @@ async def one_round(store: Store, stats: dict[str, Samples], n: int) -> None:
 
 
 @asynccontextmanager
-async def sqlite_store() -> AsyncIterator[Store]:
-    with tempfile.TemporaryDirectory(prefix="store-ops-") as tmp:
-        store = await Store.open(f"sqlite:///{Path(tmp) / 'gateway.db'}")
-        try:
-            yield store
-        finally:
-            await store.close()
-
-
-@asynccontextmanager
-async def postgres_store(url: str) -> AsyncIterator[Store]:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+async def _shared_database(backend: str, postgres_url: str) -> AsyncIterator[tuple[str, str | None]]:
+    """A fresh database for processes to share: (URL, PostgreSQL schema), removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="store-ops-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'gateway.db'}", None
+        return
     schema = "bench_" + secrets.token_hex(6)
-    store = await Store.open(url, schema=schema)
     try:
-        yield store
+        yield postgres_url, schema
     finally:
-        await store.close()
+        dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
         connection = await asyncpg.connect(dsn, timeout=10)
         try:
             await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await connection.close()
+
+
+@asynccontextmanager
+async def opened_store(backend: str, postgres_url: str) -> AsyncIterator[Store]:
+    async with _shared_database(backend, postgres_url) as (url, schema):
+        store = await Store.open(url, schema=schema)
+        try:
+            yield store
+        finally:
+            await store.close()
 
 
 async def run_backend(store: Store, iterations: int, warmup: int) -> dict[str, Samples]:
@@ -301,6 +324,89 @@ async def run_backend(store: Store, iterations: int, warmup: int) -> dict[str, S
     for n in range(iterations):
         await one_round(store, stats, n)
     return stats
+
+
+# -- throughput: paid calls per second from 1 and 2 processes sharing the store -----------
+
+
+def _key_record(key_id: str, wallet: str) -> KeyRecord:
+    now = _now_ms()
+    return KeyRecord(
+        key_id=key_id,
+        user_address=wallet,
+        purpose="api",
+        budget_limit=BUDGET,
+        budget_used=0,
+        budget_reserved=0,
+        created_at=now,
+        expires_at=now + 86_400_000,
+        chain_id=31337,
+    )
+
+
+async def _calls_until(store: Store, key_id: str, wallet: str, deadline: float, sandbox: bool) -> int:
+    """Paid calls on one key, back to back, until ``deadline``."""
+    calls = 0
+    while time.monotonic() < deadline:
+        key = await store.get_key(key_id)
+        assert key is not None
+        outcome = await _hold_for(store, key, f"req_{calls}")
+        assert outcome.hold is not None
+        transfer = LedgerTransfer(NETWORK, ASSET, wallet, MERCHANT, CHARGE, allowance="spender") if sandbox else None
+        row = _receipt(key_id, outcome.hold.hold_id, _now_ms())
+        if _combined(store):
+            settled = await store.settle_hold(outcome.hold.hold_id, CHARGE, _now_ms(), transfer, receipt=row)
+        else:
+            settled = await store.settle_hold(outcome.hold.hold_id, CHARGE, _now_ms(), transfer)
+            await store.insert_receipt(row)
+        assert settled.status == "settled"
+        calls += 1
+    return calls
+
+
+async def _worker(url: str, schema: str | None, keys: list[tuple[str, str]], seconds: float, sandbox: bool) -> int:
+    store = await Store.open(url, migrate=False, schema=schema)
+    try:
+        await store.ping()
+        deadline = time.monotonic() + seconds
+        return sum(await asyncio.gather(*(_calls_until(store, k, w, deadline, sandbox) for k, w in keys)))
+    finally:
+        await store.close()
+
+
+def _worker_process(
+    url: str, schema: str | None, keys: list[tuple[str, str]], seconds: float, sandbox: bool, start: Any
+) -> int:
+    start.wait()
+    return asyncio.run(_worker(url, schema, keys, seconds, sandbox))
+
+
+async def throughput(
+    url: str, schema: str | None, processes: int, concurrency: int, seconds: float, *, sandbox: bool
+) -> float:
+    """Paid calls per second from ``processes`` OS processes with ``concurrency`` calls each in
+    flight, every call on a key (and wallet) of its own."""
+    setup = await Store.open(url, schema=schema)
+    try:
+        groups: list[list[tuple[str, str]]] = []
+        for _ in range(processes):
+            group = []
+            for _ in range(concurrency):
+                key_id, wallet = str(uuid.uuid4()), "0x" + secrets.token_hex(20)
+                await setup.create_key(_key_record(key_id, wallet))
+                await setup.ledger_fund(NETWORK, ASSET, wallet, BUDGET, approve_permit2=False, approve_spender=True)
+                group.append((key_id, wallet))
+            groups.append(group)
+    finally:
+        await setup.close()
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
+        start = manager.Event()
+        futures = [pool.submit(_worker_process, url, schema, group, seconds, sandbox, start) for group in groups]
+        await asyncio.sleep(1.0)  # let every process import and connect before the clock starts
+        start.set()
+        total = sum(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+    return total / seconds
 
 
 def _percentile(sorted_ns: list[int], fraction: float) -> float:
@@ -336,6 +442,11 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=50, help="unreported rounds first (default 50)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument(
+        "--throughput", action="store_true", help="also paid calls/s from 1 and 2 processes sharing the store"
+    )
+    parser.add_argument("--concurrency", type=int, default=8, help="calls in flight per process (default 8)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each throughput run (default 5)")
     args = parser.parse_args(argv)
 
     header = [
@@ -349,10 +460,23 @@ async def main(argv: list[str] | None = None) -> int:
     with instrumented():
         for backend in backends:
             _postgresql = backend == "postgresql"
-            opened = sqlite_store() if backend == "sqlite" else postgres_store(args.postgres_url)
-            async with opened as store:
+            async with opened_store(backend, args.postgres_url) as store:
                 stats = await run_backend(store, args.iterations, args.warmup)
             print("\n".join(report(backend, stats)), flush=True)
+    if args.throughput:
+        print(
+            f"\nthroughput: paid calls, {args.concurrency} in flight per process, {args.seconds:g} s each\n\n"
+            "| backend | settlement | processes | paid calls/s |\n|---|---|---:|---:|",
+            flush=True,
+        )
+        for backend in backends:
+            for mode in ("ledger", "sandbox"):
+                for processes in (1, 2):
+                    async with _shared_database(backend, args.postgres_url) as (url, schema):
+                        rate = await throughput(
+                            url, schema, processes, args.concurrency, args.seconds, sandbox=mode == "sandbox"
+                        )
+                    print(f"| {backend} | {mode} | {processes} | {rate:.0f} |", flush=True)
     return 0
 
 
