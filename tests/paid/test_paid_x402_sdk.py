@@ -278,3 +278,29 @@ def test_sdk_upto_charge_is_capped_at_the_authorization(mock_gateway: GatewaySer
     assert payer_before - balance(mock_gateway, account.address) == envelope
     # X-Compose-Receipt is base64url without padding (§8.2).
     assert set(response.headers["x-compose-receipt"]) <= set(string.ascii_letters + string.digits + "-_")
+
+
+def test_sdk_pays_for_a_response_that_anyone_with_its_id_reads(
+    echo_gateway: GatewayServer, account: LocalAccount
+) -> None:
+    """A Responses call paid with raw x402: its record belongs to whoever knows the id
+    (spec/responses.md §6.2), with or without a Compose Key, and continues a conversation."""
+    transport, _ = sdk_transport(account, "upto")
+
+    async def call(body: dict[str, object]) -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, timeout=30) as http:
+            return await http.post(echo_gateway.base_url + "/v1/responses", json=body)
+
+    first = asyncio.run(call({"model": "sandbox-echo", "input": "paid by x402"}))
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["output"][0]["content"][0]["text"] == "echo: paid by x402"
+    assert int(body["receipt"]["final_amount_wei"]) > 0
+    stored = echo_gateway.call(echo_gateway.runtime.store.get_response(body["id"], int(time.time() * 1000)))
+    assert stored is not None and (stored.owner_kind, stored.owner_id) == ("x402", account.address.lower())
+    for headers in ({}, {"authorization": f"Bearer {echo_gateway.compose_key()}"}):
+        fetched = httpx.get(f"{echo_gateway.base_url}/v1/responses/{body['id']}", headers=headers, timeout=30)
+        assert fetched.status_code == 200 and fetched.json()["output"] == body["output"]
+    second = asyncio.run(call({"model": "sandbox-echo", "input": "and again", "previous_response_id": body["id"]}))
+    assert second.status_code == 200, second.text
+    assert second.json()["previous_response_id"] == body["id"]
