@@ -139,12 +139,21 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.framer: _Framer | None = None
         self.waiter: asyncio.Future[None] | None = None
+        self.failure = "connection closed before the request"
 
     @classmethod
     async def open(cls, host: str, port: int, limit_s: float) -> Connection:
+        """A connected Connection, or, when connecting fails, a closed one whose requests all
+        answer with that failure: a server refusing connections under load is a result to
+        count, not a reason to stop the run."""
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(limit_s):
-            _, protocol = await loop.create_connection(cls, host, port)
+        try:
+            async with asyncio.timeout(limit_s):
+                _, protocol = await loop.create_connection(cls, host, port)
+        except (OSError, TimeoutError) as exc:
+            failed = cls()
+            failed.failure = f"connect failed: {exc or type(exc).__name__}"
+            return failed
         return protocol
 
     @property
@@ -186,7 +195,7 @@ class Connection(asyncio.Protocol):
         """Send one request; the Exchange carries an ``error`` rather than raising."""
         exchange = Exchange(sent=time.perf_counter())
         if self.transport is None:
-            exchange.error = "connection closed before the request"
+            exchange.error = self.failure
             return exchange
         self.framer = _Framer(exchange)
         self.waiter = asyncio.get_running_loop().create_future()

@@ -44,7 +44,13 @@ MAX_HEAD = 65_536
 MAX_BODY = 16 * 1024 * 1024
 _OPENAI_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _ANTHROPIC_PATHS = frozenset({"/v1/messages", "/messages"})
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 431: "Too Large"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    413: "Payload Too Large",
+    431: "Request Header Fields Too Large",
+}
 
 
 def _json_response(status: int, body: bytes, keep_alive: bool) -> bytes:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from itertools import pairwise
 
 import pytest
 from answers import WrongAnswer, check_completion, check_stream, expected_for
-from http_client import Exchange, _Framer
+from http_client import Connection, Exchange, _Framer
 from mock_wire import openai_completion, openai_stream_frames
+from procs import free_port
 from report import Results, render
 
 
@@ -110,3 +112,13 @@ def test_report_without_litellm_has_no_litellm_columns() -> None:
     table = render(_results(litellm=False), "header", 64, 32, 512)
     assert "| metric | upstream direct | gateway | gateway added |" in table
     assert "LiteLLM" not in table
+
+
+def test_a_refused_connection_is_a_wrong_answer_not_a_crash() -> None:
+    async def attempt() -> Exchange:
+        connection = await Connection.open("127.0.0.1", free_port(), 5)
+        assert not connection.usable
+        return await connection.request(b"GET / HTTP/1.1\r\n\r\n", 5)
+
+    exchange = asyncio.run(attempt())
+    assert exchange.error is not None and exchange.error.startswith("connect failed")
