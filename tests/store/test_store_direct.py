@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.sqlite import aiosqlite
 from store_helpers import Target, postgres_dsn
 
+from gateway_core.store import database, direct
 from gateway_core.store.database import Database
 from gateway_core.store.prepared import Prepared, Tx
 from gateway_core.store.schema import compose_keys, response_records
@@ -109,3 +110,41 @@ async def test_an_abandoned_statement_does_not_reach_the_next_caller(postgres_db
     after = await postgres_db.one(_PID, {}, write=False)
     assert asyncio.get_running_loop().time() - started < 2  # not queued behind the sleep
     assert after is not None and after["pid"] != first["pid"]
+
+
+async def test_an_idle_connection_is_pinged_before_reuse(
+    postgres_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings: list[object] = []
+    monkeypatch.setattr(database, "_PING_IDLE_S", 0.0)
+    first = await postgres_db.one(_PID, {}, write=False)
+    real_ping = pg_asyncpg.AsyncAdapt_asyncpg_connection.ping
+
+    def counting(self: object) -> None:
+        pings.append(self)
+        real_ping(self)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pg_asyncpg.AsyncAdapt_asyncpg_connection, "ping", counting)
+    second = await postgres_db.one(_PID, {}, write=False)
+    assert len(pings) == 1  # answered, so the same connection is used
+    assert first is not None and second is not None and second["pid"] == first["pid"]
+
+
+async def test_sqlite_checkpoints_run_as_jobs_of_their_own(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(direct, "_CHECKPOINT_EVERY", 3)
+    checkpoints: list[int] = []
+    real_checkpoint = direct.SqliteRunner._checkpoint
+
+    def counting(self: direct.SqliteRunner) -> None:
+        checkpoints.append(1)
+        real_checkpoint(self)
+
+    monkeypatch.setattr(direct.SqliteRunner, "_checkpoint", counting)
+    db = Database(f"sqlite:///{tmp_path}/gateway.db")
+    write = Prepared(select(literal(1, Integer).label("one")))
+    try:
+        for _ in range(7):
+            await db.one(write, {}, write=True)
+    finally:
+        await db.dispose()  # waits for the checkpoint jobs
+    assert len(checkpoints) == 2
