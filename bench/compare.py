@@ -126,7 +126,8 @@ async def _rounds(targets: list[Target], tallies: dict[str, Tally], plan: Plan, 
     return per_round
 
 
-async def _soak(target: Target, seconds: float, concurrency: int) -> list[str]:
+async def _soak(target: Target, seconds: float, concurrency: int, run_tally: Tally) -> list[str]:
+    """One row of the soak table; the soak's answers also count in ``run_tally`` (exit code)."""
     tally = Tally()
     first: list[int | None] = [None]
     pid = target.pid
@@ -145,6 +146,9 @@ async def _soak(target: Target, seconds: float, concurrency: int) -> list[str]:
     def mib(kib: int | None) -> str:
         return "n/a" if kib is None else f"{kib / 1024:.1f}"
 
+    run_tally.requests += tally.requests
+    run_tally.errors += tally.errors
+    run_tally.samples += tally.samples[: max(0, 5 - len(run_tally.samples))]
     return [f"| {target.name} | {mib(first[0])} | {mib(end)} | {tally.errors}/{tally.requests} |"]
 
 
@@ -255,7 +259,8 @@ def _main(args: argparse.Namespace) -> int:
             ]
             for target in targets[1:]:
                 remaining = deadline - time.monotonic()
-                extra += _run_loop(_soak(target, args.soak, args.stream_concurrency), remaining)
+                soak = _soak(target, args.soak, args.stream_concurrency, tallies[target.name])
+                extra += _run_loop(soak, remaining)
             extra.append("")
         if args.workers > 1:
             extra += _scale(args, upstream, scratch, plan, per_round, deadline)

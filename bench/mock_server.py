@@ -155,7 +155,7 @@ class MockProtocol(asyncio.Protocol):
         except ValueError as exc:
             self._reply(_json_response(400, _error(f"invalid JSON: {exc}"), keep_alive), keep_alive)
             return
-        model = body.get("model") if isinstance(body.get("model"), str) else "mock"
+        model = body["model"] if isinstance(body.get("model"), str) else "mock"
         scenario = parse_scenario(model)
         text = user_text(body)
         if not body.get("stream"):

@@ -214,7 +214,7 @@ def _text_delta(piece: str) -> bytes:
 
 def anthropic_stream_frames(model: str, text: str, chunks: int) -> tuple[bytes, list[bytes], bytes]:
     """(head, one ``content_block_delta`` per chunk, tail) of a Messages stream."""
-    message = {
+    message: dict[str, Any] = {
         "id": _ANTHROPIC_ID,
         "type": "message",
         "role": "assistant",
