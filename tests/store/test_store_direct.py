@@ -4,13 +4,14 @@ what a SQLite job refuses, and PostgreSQL connections that die or are abandoned 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
 from sqlalchemy import Boolean, Integer, String, bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.sqlite import aiosqlite
-from store_helpers import Target, postgres_dsn
+from store_helpers import POSTGRES_URL, postgres_dsn
 
 from gateway_core.store import database, direct
 from gateway_core.store.database import Database
@@ -71,10 +72,10 @@ async def test_a_sqlite_operation_may_await_only_its_statements(tmp_path: object
 
 
 @pytest.fixture
-async def postgres_db(target: Target) -> object:
-    if target.dialect != "postgresql":
-        pytest.skip("PostgreSQL connections only")
-    db = Database(target.url, schema=target.schema)
+async def postgres_db(postgres: tuple[str, Callable[[], None]]) -> AsyncIterator[Database]:
+    """A Database on the session's PostgreSQL schema (the tests here only use its connections)."""
+    schema, _wipe = postgres
+    db = Database(POSTGRES_URL, schema=schema)
     yield db
     await db.dispose()
 
