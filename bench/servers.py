@@ -82,6 +82,9 @@ def start_gateway(
             "PYTHONPATH": str(ROOT),
         }
     )
+    # Minted first, as a deployment runs `gateway db upgrade` before `serve`: the server starts
+    # on a migrated store (so it never loads the migration tool) with the key in it.
+    api_key = mint_test_key(store_url, KEY_SECRET)
     port = free_port()
     command = [sys.executable, "-m", "gateway_core", "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--workers", str(workers)]
@@ -91,7 +94,6 @@ def start_gateway(
     process = start(pinned(command, cpus), env, workdir, log)
     stack.callback(stop, process)
     wait_http(process, f"http://127.0.0.1:{port}/health", GATEWAY_STARTUP_S, log_path, name)
-    api_key = mint_test_key(store_url, KEY_SECRET)
     headers = {"Authorization": f"Bearer {api_key}"}
     target = Target(name, "127.0.0.1", port, OPENAI_PATH, dict(PUBLIC_MODELS), headers, pid=process.pid)
     return Server(name, process, target)

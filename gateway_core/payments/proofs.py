@@ -23,11 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_keys.exceptions import BadSignature
-from eth_utils.exceptions import ValidationError
-
 from gateway_core.errors import GatewayError
 from gateway_core.payments.keys import ComposeKeys, compose_token_of
 from gateway_core.payments.x402.networks import is_address
@@ -272,6 +267,12 @@ class KeyApiProofs:
         now = int(self._clock())
         if abs(now - signed.issued_at) > SIGNATURE_MAX_SKEW_S:
             raise _bad_signature()
+        # Loaded on use: a gateway that never sees a wallet signature never loads eth_account.
+        from eth_account import Account
+        from eth_account.messages import encode_defunct
+        from eth_keys.exceptions import BadSignature
+        from eth_utils.exceptions import ValidationError
+
         try:
             signer = Account.recover_message(encode_defunct(text=text), signature=signed.signature)
         except (ValueError, BadSignature, ValidationError):

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
-from eth_account import Account
 from x402.schemas import SupportedResponse
 
 from gateway_core.errors import GatewayError
@@ -52,7 +51,6 @@ class SandboxParts:
     """What sandbox mode adds: the facilitator served at ``/api/x402/facilitator/*``."""
 
     facilitator: SandboxFacilitator
-    signer_key: str
 
 
 class Payments:
@@ -170,6 +168,26 @@ async def _secret(store: Store, name: str, configured: str | None, make: Callabl
     return await store.get_or_create_secret(name, make())
 
 
+def _random_address() -> str:
+    return "0x" + secrets.token_hex(20)
+
+
+async def _sandbox_signer_address(store: Store, configured_key: str | None) -> str:
+    """The sandbox facilitator's signer address (``facilitatorAddress``, the upto witness).
+
+    Nothing in sandbox mode signs with the signer, so a generated one is just an address. A
+    configured ``GATEWAY_SANDBOX_SIGNER_KEY``, or a key an earlier version generated, is turned
+    into its address; only then is eth_account loaded (~11 MiB that a gateway paid with
+    Compose Keys alone never needs, issue 6).
+    """
+    key = configured_key or await store.get_secret("sandbox_signer_key")
+    if key is None:
+        return await store.get_or_create_secret("sandbox_signer_address", _random_address())
+    from gateway_core.payments.sandbox.signer import Wallet
+
+    return Wallet.from_key(key).address
+
+
 def check_payment_settings(settings: GatewaySettings) -> X402Settings:
     """Validate the payment settings before the server binds (start-up exit 2 otherwise).
 
@@ -198,7 +216,8 @@ async def open_payments(settings: GatewaySettings, store: Store) -> Payments:
     x402 = check_payment_settings(settings)
     key_secret = (config.get("GATEWAY_KEY_SECRET") or "").strip() or None
     key_secret = await _secret(store, "key_secret", key_secret, lambda: secrets.token_hex(32))
-    pay_to = x402.pay_to or await _secret(store, "merchant_address", None, lambda: Account.create().address.lower())
+    # In sandbox mode the merchant is a ledger account: an address, no key behind it.
+    pay_to = x402.pay_to or await _secret(store, "merchant_address", None, _random_address)
     settlement = (config.get("GATEWAY_KEY_SETTLEMENT") or ("sandbox" if x402.sandbox else "ledger")).strip()
     fee = settings.platform_fee_bps
     media_hold = int(config.get("GATEWAY_DEFAULT_MEDIA_HOLD") or 1_000_000)
@@ -206,13 +225,11 @@ async def open_payments(settings: GatewaySettings, store: Store) -> Payments:
     sandbox: SandboxParts | None = None
     on_close: Callable[[], object] | None = None
     if x402.sandbox:
-        signer_key = await _secret(
-            store, "sandbox_signer_key", x402.sandbox_signer_key, lambda: "0x" + secrets.token_hex(32)
-        )
+        signer_address = await _sandbox_signer_address(store, x402.sandbox_signer_key)
         row = x402.chains.resolve(x402.sandbox_chain_id)
         assert row is not None
-        facilitator: Facilitator = SandboxFacilitator(store, Account.from_key(signer_key).address, row)
-        sandbox = SandboxParts(facilitator, signer_key)  # type: ignore[arg-type]
+        facilitator: Facilitator = SandboxFacilitator(store, signer_address, row)
+        sandbox = SandboxParts(facilitator)  # type: ignore[arg-type]
         chains = {row.chain_id: row}
     else:
         assert x402.facilitator_url is not None

@@ -11,7 +11,7 @@ from gateway_core.store.database import Database
 from gateway_core.store.prepared import Prepared, Tx, dialect_insert
 from gateway_core.store.schema import generated_secrets
 
-__all__ = ["get_or_create_secret"]
+__all__ = ["get_or_create_secret", "get_secret"]
 
 
 def _insert_statement(dialect: str) -> Any:
@@ -28,6 +28,16 @@ def _insert_statement(dialect: str) -> Any:
 
 _INSERT = Prepared(_insert_statement)
 _STORED = Prepared(select(generated_secrets.c.value).where(generated_secrets.c.name == bindparam("name", type_=String)))
+
+
+async def get_secret(db: Database, name: str) -> str | None:
+    """The stored value of ``name``; None when it was never created."""
+
+    async def run(tx: Tx) -> str | None:
+        row = await tx.one(_STORED, name=name)
+        return None if row is None else str(row["value"])
+
+    return await db.run(run, write=False)
 
 
 async def get_or_create_secret(db: Database, name: str, value_if_absent: str, now_ms: int) -> str:

@@ -128,6 +128,10 @@ class Store:
         """Store ``value_if_absent`` under ``name`` unless present; return the stored value."""
         return await generated.get_or_create_secret(self._db, name, value_if_absent, _now_ms())
 
+    async def get_secret(self, name: str) -> str | None:
+        """The value stored under ``name``; None when it was never created."""
+        return await generated.get_secret(self._db, name)
+
     # -- Compose Keys (payments.md §2.3, §3.1) -------------------------------------------
 
     async def create_key(self, record: KeyRecord) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,29 @@ async def test_unreachable_database_is_store_unavailable() -> None:
             await store.get_key("k1")
     finally:
         await store.close()
+
+
+def test_head_constant_is_alembics_head() -> None:
+    """``migrations.HEAD`` is what start-up compares with: it must name the newest revision."""
+    from gateway_core.store.migrations import HEAD
+
+    assert HEAD == Store.head_revision()
+
+
+def test_opening_a_migrated_store_does_not_load_alembic(tmp_path: Path) -> None:
+    """A restart (or a server after ``gateway db upgrade``) spends no memory on Alembic."""
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    script = (
+        "import asyncio, sys\n"
+        "from gateway_core.store import Store\n"
+        "async def main(migrate):\n"
+        "    store = await Store.open(sys.argv[1], migrate=migrate)\n"
+        "    await store.close()\n"
+        "asyncio.run(main(True))\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, check=True, timeout=60)
+        for _ in range(2)
+    ]
+    assert [run.stdout.strip() for run in runs] == ["True", "False"]  # migrated once, then only checked

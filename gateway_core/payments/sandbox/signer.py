@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account import Account
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 from x402.schemas.v1 import PaymentPayloadV1
 
@@ -32,11 +31,15 @@ class Wallet:
 
     @classmethod
     def create(cls) -> Wallet:
+        from eth_account import Account  # loaded on use: see typed_data
+
         account = Account.create()
         return cls(address=account.address.lower(), private_key="0x" + bytes(account.key).hex())
 
     @classmethod
     def from_key(cls, private_key: str) -> Wallet:
+        from eth_account import Account
+
         account = Account.from_key(private_key)
         return cls(address=account.address.lower(), private_key="0x" + bytes(account.key).hex())
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
+from typing import TYPE_CHECKING, Any
 
 from gateway_core.payments.sandbox.constants import PERMIT2_ADDRESS
+
+if TYPE_CHECKING:
+    from eth_account.messages import SignableMessage
+
+# eth_account (~11 MiB resident) is imported where it is used, not at start-up: a gateway
+# paid only with Compose Keys never loads it (issue 6: idle memory).
 
 __all__ = [
     "PERMIT2_WITNESS_TYPES",
@@ -75,6 +78,8 @@ class TypedData:
     message: Mapping[str, Any] = field(default_factory=dict)
 
     def signable(self) -> SignableMessage:
+        from eth_account.messages import encode_typed_data
+
         # eth_account derives the EIP712Domain type from the domain's keys, which is what a
         # domain without ``version`` (Permit2's) needs.
         return encode_typed_data(
@@ -165,6 +170,8 @@ def recover_signer(typed: TypedData, signature: str) -> str:
 
     :raises SignatureError: malformed signature or one that recovers to nothing.
     """
+    from eth_account import Account
+
     raw = _signature_bytes(signature)
     try:
         return str(Account.recover_message(typed.signable(), signature=raw)).lower()
@@ -176,5 +183,7 @@ def recover_signer(typed: TypedData, signature: str) -> str:
 
 def sign_typed_data(typed: TypedData, private_key: str | bytes) -> str:
     """``0x`` + 130 hex (v = 27/28)."""
+    from eth_account import Account
+
     signed = Account.sign_message(typed.signable(), private_key)
     return "0x" + bytes(signed.signature).hex()
