@@ -1,12 +1,18 @@
 """The core's side of every upstream exchange: pooled clients, sending, failure mapping, retries.
 
-One ``httpx.AsyncClient`` per provider instance, created at start-up and reused by every
-call (connection pooling is most of the hot-path win). Plugins never see these clients.
+Pooled ``httpx.AsyncClient`` objects per provider instance, created at start-up and reused by
+every call (connection pooling is most of the hot-path win). Plugins never see these clients.
+
+Each provider gets :data:`POOL_SHARDS` clients that split its connection limit, used in turn:
+httpcore's pool scans all of its connections and waiting requests on every request and
+response (encode/httpx#3215), so one client with 64 calls in flight spends more CPU in that
+scan than in the request itself; eight pools of eight keep each scan short.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,12 +27,14 @@ from gateway_core.errors import GatewayError, provider_error_to_gateway
 from gateway_core.plugins import Provider
 from gateway_core.types import ProviderCall, UpstreamRequest, UpstreamResponse
 
-__all__ = ["MAX_ATTEMPTS", "UpstreamClients", "UpstreamStream", "retry_before_first_byte"]
+__all__ = ["MAX_ATTEMPTS", "POOL_SHARDS", "UpstreamClients", "UpstreamStream", "retry_before_first_byte"]
 
 #: Attempts per call when the failure is retryable (spec/chat.md §7).
 MAX_ATTEMPTS = 3
 _BACKOFF = (0.1, 0.3)
 _LOCAL_BASE = "http://local.invalid"
+#: Clients (connection pools) per provider instance; see the module docstring.
+POOL_SHARDS = 8
 T = TypeVar("T")
 
 
@@ -34,41 +42,48 @@ class UpstreamClients:
     """The pooled HTTP client of each provider instance."""
 
     def __init__(self, connect_timeout: float = 10.0) -> None:
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[str, itertools.cycle[httpx.AsyncClient]] = {}
+        self._all: list[httpx.AsyncClient] = []
         self._connect_timeout = connect_timeout
 
     def start(self, providers: list[Provider]) -> None:
         for provider in providers:
             self._clients[provider.name] = self._build(provider)
 
-    def _build(self, provider: Provider) -> httpx.AsyncClient:
+    def _build(self, provider: Provider) -> itertools.cycle[httpx.AsyncClient]:
         settings = provider.context.settings
-        limits = httpx.Limits(
-            max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
-            keepalive_expiry=30.0,
-        )
         transport = provider.local_transport()
         # Per-request timeouts are set on each send; this default only bounds connecting.
         timeout = httpx.Timeout(None, connect=self._connect_timeout)
         if transport is not None:
-            return httpx.AsyncClient(transport=transport, base_url=_LOCAL_BASE, timeout=timeout)
-        return httpx.AsyncClient(
-            base_url=settings.base_url or "", headers=settings.headers, limits=limits, timeout=timeout
-        )
+            clients = [httpx.AsyncClient(transport=transport, base_url=_LOCAL_BASE, timeout=timeout)]
+        else:
+            shards = max(1, min(POOL_SHARDS, settings.max_connections))
+            per_shard = -(-settings.max_connections // shards)  # ceil: the limit is kept, not cut
+            limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard, keepalive_expiry=30.0)
+            clients = [
+                httpx.AsyncClient(
+                    base_url=settings.base_url or "", headers=settings.headers, limits=limits, timeout=timeout
+                )
+                for _ in range(shards)
+            ]
+        self._all += clients
+        return itertools.cycle(clients)
 
     def client(self, provider: Provider) -> httpx.AsyncClient:
-        client = self._clients.get(provider.name)
-        if client is None:
-            client = self._clients[provider.name] = self._build(provider)
-        return client
+        """The next of the provider's clients (round robin)."""
+        clients = self._clients.get(provider.name)
+        if clients is None:
+            clients = self._clients[provider.name] = self._build(provider)
+        return next(clients)
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
-        await asyncio.gather(*(c.aclose() for c in clients.values()), return_exceptions=True)
+        clients, self._all, self._clients = self._all, [], {}
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
-    def _build_request(self, provider: Provider, request: UpstreamRequest, read_timeout: float | None) -> httpx.Request:
-        client = self.client(provider)
+    def _build_request(
+        self, client: httpx.AsyncClient, request: UpstreamRequest, read_timeout: float | None
+    ) -> httpx.Request:
         content = request.content
         headers = dict(request.headers)
         if request.json is not None:
@@ -92,7 +107,7 @@ class UpstreamClients:
         """Send a non-stream request; a non-2xx answer or a transport failure raises the
         mapped, retry-classified :class:`GatewayError`."""
         client = self.client(provider)
-        http_request = self._build_request(provider, request, read_timeout)
+        http_request = self._build_request(client, request, read_timeout)
         started = time.perf_counter_ns()
         try:
             # Streamed, then read whole (what ``send(stream=False)`` does), so the header
@@ -119,7 +134,7 @@ class UpstreamClients:
         which are frame-level and so cannot be socket read timeouts."""
         client = self.client(provider)
         try:
-            response = await client.send(self._build_request(provider, request, None), stream=True)
+            response = await client.send(self._build_request(client, request, None), stream=True)
         except httpx.HTTPError as exc:
             raise _map(provider, call, None, b"", {}, exc) from exc
         headers = {k.lower(): v for k, v in response.headers.items()}

@@ -31,6 +31,8 @@ __all__ = [
 
 TOKEN_PREFIX = "compose-"
 _HEADER = {"alg": "HS256", "typ": "JWT"}
+#: Verified tokens whose claims are remembered (see ComposeKeys._claims).
+_VERIFIED_TOKENS = 4096
 
 
 def new_key_id() -> str:
@@ -112,6 +114,7 @@ class ComposeKeys:
         self._store = store
         self._secret = secret
         self._clock = clock
+        self._verified: dict[str, Mapping[str, Any]] = {}
 
     def mint(self, record: KeyRecord) -> str:
         """The token of a new key (returned once, at creation)."""
@@ -126,6 +129,19 @@ class ComposeKeys:
         return TOKEN_PREFIX + jwt.encode(claims, self._secret, algorithm="HS256", headers={"typ": "JWT"})
 
     def _claims(self, token: str) -> Mapping[str, Any]:
+        # A token's claims never change, and a client sends the same token on every call:
+        # verified once, its claims are remembered (bounded), so the per-call cost is a dict
+        # lookup instead of base64, JSON and an HMAC. Expiry, revocation and the owner are
+        # still checked on every call against the clock and the store (validate()).
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= _VERIFIED_TOKENS:
+                self._verified.pop(next(iter(self._verified)))  # oldest first
+            self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> Mapping[str, Any]:
         # Step 1 of spec/payments.md §2.2: shape, exact header, signature, required claims.
         segments = token.split(".")
         if len(segments) != 3:

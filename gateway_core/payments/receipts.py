@@ -13,6 +13,7 @@ decimal's text prints back as that text.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 from collections.abc import Mapping
@@ -177,6 +178,7 @@ def _camel(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1024)  # receipt field names: a handful, converted once each
 def _camel_key(key: str) -> str:
     head, *rest = key.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)

@@ -8,9 +8,15 @@ pre-ping adds three round trips per checkout. A paid call's store work cost ~8 m
 (``bench/store_ops.py``). Here an operation (:mod:`gateway_core.store.prepared`) runs as:
 
 * SQLite (:class:`SqliteRunner`): the whole transaction — ``BEGIN``, the operation, ``COMMIT``
-  — is one job on a small thread pool with connections of its own (the store's pragmas).
-  There the methods of ``tx`` finish without suspending, so the coroutine is driven to its end
-  inside the job (:func:`_run_to_end`): one thread hop per operation, whatever it does.
+  — runs at once on the event loop's own thread, on a connection that never waits for a lock
+  (``busy_timeout=0``): an operation is a few indexed statements (~0.1 ms), in-process writers
+  already queue on the store's lock, and in WAL mode a commit does not sync. Only when another
+  process holds the lock (``SQLITE_BUSY``) is the operation rolled back and run again as one
+  job on a small thread pool whose connections do wait (the store's busy timeout), so the loop
+  never blocks on a lock. Why not always the pool: a thread hop per operation, and the event
+  loop then queueing for the GIL behind that thread, capped a paid call's throughput at about
+  400/s on one core (``bench/compare.py``). The methods of ``tx`` finish without suspending,
+  so the coroutine is driven to its end in one go (:func:`_run_to_end`).
 * PostgreSQL (:class:`PostgresRunner`): asyncpg on a connection from the engine's pool, inside
   an asyncpg transaction; or, for one statement that is atomic by itself (a data-modifying
   CTE), in no explicit transaction at all: one round trip.
@@ -106,8 +112,17 @@ def _sqlite_error(exc: sqlite3.Error) -> NoReturn:
     raise exc
 
 
+#: What a connection that must not wait says when another process holds the lock.
+_LOCK_CONTENTION = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class _Contended(Exception):
+    """The inline attempt found the database locked by another process (nothing was done)."""
+
+
 class SqliteRunner:
-    """Runs operations on a SQLite file: one job on a thread of its own pool per operation.
+    """Runs operations on a SQLite file: inline on the event loop's thread, or — when another
+    process holds the lock — as one job on a thread of its own pool.
 
     :param database: the file path (or a ``file:`` URI) from the store URL.
     :param configure: applied once to each new connection (the store's pragmas).
@@ -130,31 +145,53 @@ class SqliteRunner:
         self._connections_lock = threading.Lock()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._writes = 0
+        self._inline: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: no implicit BEGIN; each job issues the BEGIN it needs.
+        # check_same_thread=False only so close() can close it; one thread ever uses it.
+        connection = sqlite3.connect(
+            self._database,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=self._database.startswith("file:"),
+        )
+        try:
+            self._configure(connection)
+            connection.execute("PRAGMA wal_autocheckpoint=0")  # see _CHECKPOINT_EVERY
+        except BaseException:
+            connection.close()
+            raise
+        with self._connections_lock:
+            self._connections.append(connection)
+        return connection
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            # isolation_level=None: no implicit BEGIN; each job issues the BEGIN it needs.
-            # check_same_thread=False only so close() can close it; one thread ever uses it.
-            connection = sqlite3.connect(
-                self._database,
-                isolation_level=None,
-                check_same_thread=False,
-                uri=self._database.startswith("file:"),
-            )
-            try:
-                self._configure(connection)
-                connection.execute("PRAGMA wal_autocheckpoint=0")  # see _CHECKPOINT_EVERY
-            except BaseException:
-                connection.close()
-                raise
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.append(connection)
+            connection = self._local.connection = self._open()
         return connection
 
-    def _job(self, operation: Operation[T], begin: str | None) -> T:
-        connection = self._connection()
+    def _inline_connection(self) -> sqlite3.Connection:
+        """The event loop thread's connection: it never waits for a lock, it reports it."""
+        if self._inline is None:
+            connection = self._open()
+            connection.execute("PRAGMA busy_timeout=0")
+            self._inline = connection
+        return self._inline
+
+    def _try_inline(self, operation: Operation[T], begin: str | None) -> T:
+        """The operation on the loop's thread; :class:`_Contended` (rolled back, nothing done)
+        when another process holds the lock."""
+        try:
+            return self._job(operation, begin, self._inline_connection())
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in _LOCK_CONTENTION:
+                raise _Contended from exc
+            raise
+
+    def _job(self, operation: Operation[T], begin: str | None, connection: sqlite3.Connection | None = None) -> T:
+        connection = connection or self._connection()
         if begin is None:  # one statement: atomic (and its own snapshot) by itself
             return _run_to_end(operation(_SqliteTx(connection, self._sa_dialect)))
         connection.execute(begin)
@@ -167,12 +204,23 @@ class SqliteRunner:
             raise
         return result
 
-    async def _submit(self, operation: Operation[T], begin: str | None) -> T:
+    async def _inline_or_pool(self, operation: Operation[T], begin: str | None) -> T:
+        try:
+            return self._try_inline(operation, begin)
+        except _Contended:
+            return await self._submit(operation, begin)  # waits for the lock off the loop
+        except sqlite3.Error as exc:
+            _sqlite_error(exc)
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(_SQLITE_THREADS, "gateway-store")
+        return self._executor
+
+    async def _submit(self, operation: Operation[T], begin: str | None) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._job, operation, begin)
+            return await loop.run_in_executor(self._pool(), self._job, operation, begin)
         except sqlite3.Error as exc:
             _sqlite_error(exc)
 
@@ -188,12 +236,12 @@ class SqliteRunner:
         """``operation`` in one transaction: ``BEGIN IMMEDIATE`` (the database write lock, waited
         for up to the busy timeout) for writes, a deferred ``BEGIN`` (one snapshot) for reads."""
         if not write:
-            return await self._submit(operation, "BEGIN")
+            return await self._inline_or_pool(operation, "BEGIN")
         async with self._writers:
-            result = await self._submit(operation, "BEGIN IMMEDIATE")
+            result = await self._inline_or_pool(operation, "BEGIN IMMEDIATE")
         self._writes += 1
-        if self._writes % _CHECKPOINT_EVERY == 0 and self._executor is not None:
-            self._executor.submit(self._checkpoint)  # not awaited: off the caller's path
+        if self._writes % _CHECKPOINT_EVERY == 0:
+            self._pool().submit(self._checkpoint)  # not awaited: off the caller's path
         return result
 
     async def one(self, statement: Prepared, params: Mapping[str, Any], *, write: bool) -> Row | None:
@@ -204,7 +252,7 @@ class SqliteRunner:
             return await tx.one(statement, **params)
 
         if not write:
-            return await self._submit(operation, None)
+            return await self._inline_or_pool(operation, None)
         return await self.run(operation, write=True)
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ what a SQLite job refuses, and PostgreSQL connections that die or are abandoned 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
@@ -149,3 +150,39 @@ async def test_sqlite_checkpoints_run_as_jobs_of_their_own(tmp_path: object, mon
     finally:
         await db.dispose()  # waits for the checkpoint jobs
     assert len(checkpoints) == 2
+
+
+async def test_sqlite_runs_inline_and_waits_for_another_process_lock_off_the_loop(tmp_path: object) -> None:
+    """Operations run on the loop's thread; when another connection (another process, in
+    production) holds the write lock, the write waits for it on a pool thread while the event
+    loop keeps running, then succeeds."""
+    path = f"{tmp_path}/gateway.db"
+    db = Database(f"sqlite:///{path}")
+    write = Prepared(select(literal(1, Integer).label("one")))
+    try:
+        assert await db.one(write, {}, write=True) == {"one": 1}
+        runner = db._direct
+        assert isinstance(runner, direct.SqliteRunner)
+        assert runner._executor is None
+
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        waiting = asyncio.create_task(db.one(write, {}, write=True))
+        await asyncio.sleep(0.3)
+        assert not waiting.done() and ticks >= 10  # the loop was never blocked by the lock
+        other.execute("COMMIT")
+        other.close()
+        assert await asyncio.wait_for(waiting, 10) == {"one": 1}
+        ticker.cancel()
+        assert runner._executor is not None
+    finally:
+        await db.dispose()
