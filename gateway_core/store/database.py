@@ -285,5 +285,6 @@ class Database:
 
     async def dispose(self) -> None:
         if isinstance(self._direct, SqliteRunner):
+            await self._direct.drain()
             await asyncio.to_thread(self._direct.close)
         await self.engine.dispose()
