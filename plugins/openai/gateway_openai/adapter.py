@@ -25,7 +25,7 @@ from gateway_core.types import (
     VideoPart,
 )
 
-from .common import count, data_url, detail, file_name, inline_audio, is_reasoning_model, json_text
+from .common import data_url, file_name, inline_audio, is_reasoning_model, json_text, usage_of
 from .errors import error_from_body, error_object
 
 __all__ = [
@@ -202,19 +202,7 @@ def request_body(call: ProviderCall, *, legacy_max_tokens: bool = False) -> dict
 
 def usage_from_wire(data: Any) -> Usage | None:
     """``usage`` of a completion or of the last stream chunk -> :class:`Usage`."""
-    if not isinstance(data, Mapping):
-        return None
-    prompt, completion = count(data.get("prompt_tokens")), count(data.get("completion_tokens"))
-    total = count(data.get("total_tokens"))
-    if total is None and prompt is not None and completion is not None:
-        total = prompt + completion
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=total,
-        cached_input_tokens=detail(data, "prompt_tokens_details", "cached_tokens"),
-        reasoning_tokens=detail(data, "completion_tokens_details", "reasoning_tokens"),
-    )
+    return usage_of(data, "prompt_tokens", "completion_tokens")
 
 
 def reasoning_text(message: Mapping[str, Any]) -> str | None:

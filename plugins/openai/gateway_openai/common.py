@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 
 from gateway_core import ProviderError
-from gateway_core.types import AudioPart, FilePart
+from gateway_core.types import AudioPart, FilePart, Usage
 
-__all__ = ["count", "data_url", "detail", "file_name", "inline_audio", "is_reasoning_model", "json_text"]
+__all__ = ["count", "data_url", "detail", "file_name", "inline_audio", "is_reasoning_model", "json_text", "usage_of"]
 
 # MIME subtypes clients use for the two formats ``input_audio`` accepts.
 _AUDIO_FORMATS: Mapping[str, str] = {"mpeg": "mp3", "mp3": "mp3", "wav": "wav", "x-wav": "wav", "wave": "wav"}
@@ -33,6 +33,25 @@ def detail(usage: Mapping[str, Any], group: str, key: str) -> int | None:
     """A count nested one level down in a usage object (``prompt_tokens_details.cached_tokens``)."""
     details = usage.get(group)
     return count(details.get(key)) if isinstance(details, Mapping) else None
+
+
+def usage_of(data: Any, input_name: str, output_name: str) -> Usage | None:
+    """An OpenAI usage object -> :class:`Usage`. Chat names its counts ``prompt_tokens`` /
+    ``completion_tokens``, Responses ``input_tokens`` / ``output_tokens``; both put the cached
+    and reasoning counts under ``<name>_details`` and may omit ``total_tokens``."""
+    if not isinstance(data, Mapping):
+        return None
+    prompt, completion = count(data.get(input_name)), count(data.get(output_name))
+    total = count(data.get("total_tokens"))
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
+        cached_input_tokens=detail(data, f"{input_name}_details", "cached_tokens"),
+        reasoning_tokens=detail(data, f"{output_name}_details", "reasoning_tokens"),
+    )
 
 
 def data_url(url: str) -> tuple[str, str] | None:

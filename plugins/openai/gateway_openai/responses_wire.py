@@ -39,7 +39,7 @@ from gateway_core.types import (
     VideoPart,
 )
 
-from .common import count, data_url, detail, file_name, inline_audio, is_reasoning_model, json_text
+from .common import data_url, file_name, inline_audio, is_reasoning_model, json_text, usage_of
 from .errors import error_from_body, error_object
 
 __all__ = [
@@ -277,19 +277,7 @@ def request_body(call: ProviderCall) -> dict[str, Any]:
 
 def usage_from_responses(data: Any) -> Usage | None:
     """A Responses ``usage`` object -> :class:`Usage`."""
-    if not isinstance(data, Mapping):
-        return None
-    prompt, completion = count(data.get("input_tokens")), count(data.get("output_tokens"))
-    total = count(data.get("total_tokens"))
-    if total is None and prompt is not None and completion is not None:
-        total = prompt + completion
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=total,
-        cached_input_tokens=detail(data, "input_tokens_details", "cached_tokens"),
-        reasoning_tokens=detail(data, "output_tokens_details", "reasoning_tokens"),
-    )
+    return usage_of(data, "input_tokens", "output_tokens")
 
 
 def raise_if_failed(response: Mapping[str, Any]) -> None:
