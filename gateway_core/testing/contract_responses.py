@@ -17,9 +17,8 @@ one that translates through chat to Anthropic's wire, …).
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import openai
 import pytest
@@ -27,11 +26,11 @@ from openai.types.responses import Response
 
 from gateway_core.testing.mock_upstream import MockUpstream
 from gateway_core.testing.server import GatewayServer
+from gateway_core.testing.waiting import eventually
 from gateway_core.usage import estimate_output_tokens
 
 __all__ = ["ResponsesContractTests"]
 
-T = TypeVar("T")
 
 _QUESTION = "What is the weather in Paris?"
 #: A tool result with no JSON quoting, so it can be found verbatim in any upstream body.
@@ -214,7 +213,7 @@ class ResponsesContractTests:
     def test_responses_background_completes(self, sdk: openai.OpenAI) -> None:
         queued = sdk.responses.create(model="contract-text", input=_QUESTION, background=True)
         assert (queued.status, queued.background) == ("queued", True)
-        done = _poll(lambda: _settled(sdk.responses.retrieve(queued.id)))
+        done = eventually(lambda: _settled(sdk.responses.retrieve(queued.id)))
         assert done.status == "completed" and done.output_text == _TEXT
         assert done.usage is not None and "receipt" in (done.model_extra or {})
 
@@ -223,7 +222,7 @@ class ResponsesContractTests:
         closed, and the bill covers what the record shows was delivered."""
         mock_upstream.reset()
         queued = sdk.responses.create(model="contract-hang", input=_QUESTION, background=True)
-        _poll(lambda: True if sdk.responses.retrieve(queued.id).output_text else None)
+        eventually(lambda: True if sdk.responses.retrieve(queued.id).output_text else None)
         assert sdk.responses.cancel(queued.id).status == "cancelled"
         upstream = mock_upstream.wait_for(
             lambda r: r["model"] == "mock/hang?pace_ms=50" and r["outcome"] != "in_progress"
@@ -231,7 +230,7 @@ class ResponsesContractTests:
         assert upstream["outcome"] == "client_disconnected"
         if self.responses_upstream_path is not None:
             assert upstream["path"] == self.responses_upstream_path
-        final = _poll(lambda: (lambda r: r if r.usage is not None else None)(sdk.responses.retrieve(queued.id)))
+        final = eventually(lambda: (lambda r: r if r.usage is not None else None)(sdk.responses.retrieve(queued.id)))
         assert final.status == "cancelled" and final.output_text
         assert final.usage is not None
         assert 0 < final.usage.output_tokens <= estimate_output_tokens(final.output_text, None, ())
@@ -240,13 +239,3 @@ class ResponsesContractTests:
 
 def _settled(response: Response) -> Response | None:
     return None if response.status in ("queued", "in_progress") else response
-
-
-def _poll(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
-    """``probe()`` until it returns something, every 20 ms for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while (value := probe()) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.02)
-    return value

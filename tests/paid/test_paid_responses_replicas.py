@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any, TypeVar
+from typing import Any
 
 import openai
 import pytest
@@ -23,8 +22,7 @@ from paid_support import postgres_database, write_catalog
 from gateway_core.testing.mock_upstream import MockUpstream
 from gateway_core.testing.process import serve_process
 from gateway_core.testing.server import GatewayServer, run_gateway
-
-T = TypeVar("T")
+from gateway_core.testing.waiting import eventually
 
 _ROWS = {"conv-echo": "mock/echo", "conv-tool": "mock/tool", "conv-hang": "mock/hang?pace_ms=20"}
 _TOOLS: list[Any] = [
@@ -57,15 +55,6 @@ def replicas(mock_upstream: MockUpstream, tmp_path_factory: pytest.TempPathFacto
 
 def _sdk(base_url: str, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0, timeout=30)
-
-
-def _eventually(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while (value := probe()) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.02)
-    return value
 
 
 def test_three_turns_by_previous_response_id_on_another_process(
@@ -106,7 +95,7 @@ def test_cancel_received_by_another_replica_stops_the_run(
     mock_upstream.reset()
     queued = there.responses.create(model="conv-hang", input="go on", background=True)
     assert queued.status == "queued"
-    _eventually(lambda: True if len(here.responses.retrieve(queued.id).output_text) >= 10 else None)
+    eventually(lambda: True if len(here.responses.retrieve(queued.id).output_text) >= 10 else None)
     assert here.responses.cancel(queued.id).status == "cancelled"
     # The running replica notices at its next heartbeat: it hangs up on the upstream …
     entry = mock_upstream.wait_for(lambda r: r["model"] == _ROWS["conv-hang"] and r["outcome"] != "in_progress")
@@ -117,6 +106,6 @@ def test_cancel_received_by_another_replica_stops_the_run(
         response = here.responses.retrieve(queued.id)
         return response if response.usage is not None else None
 
-    final = _eventually(billed)
+    final = eventually(billed)
     assert final.status == "cancelled" and final.output_text
     assert int((final.model_extra or {})["receipt"]["final_amount_wei"]) > 0

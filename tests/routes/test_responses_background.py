@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import openai
@@ -24,23 +24,11 @@ from gateway_core.store import KeyRecord, ResponseRecord, Store
 from gateway_core.testing.mock_upstream import MockUpstream
 from gateway_core.testing.providers import SandboxWireProvider
 from gateway_core.testing.server import GatewayServer, run_gateway
+from gateway_core.testing.waiting import eventually
 from gateway_core.usage import estimate_output_tokens
-
-T = TypeVar("T")
 
 #: One token costs one base unit of USDC in and out (plus the platform fee on top).
 _PRICING = {"sections": [{"unitKey": "usd_per_1m_tokens", "entries": {"input": 1, "output": 1}}]}
-
-
-def _eventually(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.02)
 
 
 def _sdk(server: GatewayServer) -> openai.OpenAI:
@@ -85,7 +73,7 @@ def test_background_response_is_queued_then_completes(gateway: GatewayServer) ->
     queued = sdk.responses.create(model="sandbox-echo", input="run me later", background=True)
     assert queued.status == "queued" and queued.background is True
     assert queued.output == [] and queued.usage is None
-    done = _eventually(_finished(sdk, queued.id))
+    done = eventually(_finished(sdk, queued.id))
     assert done.status == "completed" and done.background is True
     assert done.output_text == "echo: run me later"
     assert done.usage is not None and done.usage.output_tokens > 0
@@ -120,7 +108,7 @@ def test_cancel_follows_the_owner_rule(gateway: GatewayServer) -> None:
     stranger = openai.OpenAI(base_url=gateway.base_url + "/v1", api_key=other_wallet, max_retries=0)
     with pytest.raises(openai.NotFoundError):
         stranger.responses.cancel(queued.id)
-    _eventually(_finished(sdk, queued.id))
+    eventually(_finished(sdk, queued.id))
 
 
 def test_background_run_cancelled_mid_generation(mock_upstream: MockUpstream) -> None:
@@ -135,14 +123,14 @@ def test_background_run_cancelled_mid_generation(mock_upstream: MockUpstream) ->
             response = sdk.responses.retrieve(queued.id)
             return response if response.status == "in_progress" and len(response.output_text) >= 10 else None
 
-        assert _eventually(partial).usage is None
+        assert eventually(partial).usage is None
         cancelled = sdk.responses.cancel(queued.id)
         assert cancelled.status == "cancelled"
         upstream = mock_upstream.wait_for(
             lambda r: r["model"] == "mock/hang?pace_ms=20" and r["outcome"] != "in_progress"
         )
         assert upstream["outcome"] == "client_disconnected"
-        final = _eventually(lambda: _billed(sdk, queued.id))
+        final = eventually(lambda: _billed(sdk, queued.id))
         assert final.status == "cancelled"
         delivered = final.output_text
         assert delivered and final.output[0].type == "message"
@@ -168,7 +156,7 @@ def test_cancel_before_the_first_token_charges_nothing(mock_upstream: MockUpstre
         queued = sdk.responses.create(model="paced", input="x", background=True)
         assert _key_budget(server)[1] > 0  # the hold
         assert sdk.responses.cancel(queued.id).status == "cancelled"
-        assert _eventually(lambda: True if _key_budget(server) == (0, 0) else None)
+        assert eventually(lambda: True if _key_budget(server) == (0, 0) else None)
         record = sdk.responses.retrieve(queued.id)
         assert record.status == "cancelled" and record.usage is None and record.output == []
         assert "receipt" not in (record.model_extra or {})
