@@ -346,8 +346,9 @@ class Store:
     ) -> bool:
         """Set the given fields (None = unchanged) while the record is ``queued`` or ``in_progress``.
 
-        A final record (``completed``, ``incomplete``, ``failed``, ``cancelled``) never
-        changes, and an ``in_progress`` one does not go back to ``queued``.
+        A final record (``completed``, ``incomplete``, ``failed``) never changes, and an
+        ``in_progress`` one does not go back to ``queued``; a ``cancelled`` one only takes its
+        run's final output with ``status="cancelled"``.
 
         :returns: False when the record is missing, expired or may not change so.
         """
@@ -362,10 +363,12 @@ class Store:
         )
 
     async def request_cancel(self, response_id: str, now_ms: int) -> ResponseRecord | None:
-        """Set ``cancel_requested`` on an open record, and ``status`` ``cancelled`` if still ``queued``.
+        """Cancel an open (``queued`` or ``in_progress``) record: ``status`` ``cancelled`` and
+        ``cancel_requested`` set, at once.
 
-        An ``in_progress`` record keeps its status: its runner sees the flag and ends it with
-        :meth:`update_response`. A final record is returned unchanged.
+        A running call learns it at its next conditional write (which then matches no open
+        record) and records what it delivered with ``update_response(status="cancelled")``.
+        A final record is returned unchanged.
 
         :returns: the record after, or None when missing or expired.
         """
