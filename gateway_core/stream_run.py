@@ -179,12 +179,13 @@ class EventStream:
         await self.aclose()
         await self.pipeline.release(self.plan)
 
-    async def disconnected(self) -> None:
-        """The client left: settle what was delivered, or release when nothing was
-        (spec/chat.md §5.6)."""
+    async def disconnected(self) -> Receipt | None:
+        """The client left (or the run was cancelled): close the upstream, settle what was
+        delivered, or release when nothing was (spec/chat.md §5.6). The receipt of a settlement;
+        :attr:`usage` is then what was billed."""
         await self.aclose()
         if self.accumulated.has_content:
             usage, source = self.final_usage()
-            await self.pipeline.settle(self.plan, usage, source)
-        else:
-            await self.pipeline.release(self.plan)
+            return await self.pipeline.settle(self.plan, usage, source)
+        await self.pipeline.release(self.plan)
+        return None

@@ -131,7 +131,7 @@ class SSEResponse(Response):
         headers: Mapping[str, str],
         *,
         keepalive: float = 15.0,
-        on_disconnect: Callable[[], Awaitable[None]] | None = None,
+        on_disconnect: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.body_iterator = body
         self.extra_headers = headers

@@ -13,9 +13,10 @@ from gateway_core.chat import normalize_chat_request
 from gateway_core.chat.chunks import ChunkEncoder, error_frame
 from gateway_core.chat.completion import completion_body
 from gateway_core.errors import GatewayError
-from gateway_core.http import public_origin, request_id_of
-from gateway_core.pipeline import CallPlan, CallRequest
+from gateway_core.http import request_id_of
+from gateway_core.pipeline import CallRequest
 from gateway_core.routes._body import read_json_body
+from gateway_core.routes._call import call_headers, resource_url
 from gateway_core.routes._json import json_response
 from gateway_core.runtime import Runtime
 from gateway_core.stream_run import EventStream
@@ -27,20 +28,6 @@ __all__ = ["router"]
 log = logging.getLogger("gateway")
 
 router = APIRouter()
-
-
-def _call_headers(plan: CallPlan, attempts: int) -> dict[str, str]:
-    model = plan.request.model
-    headers = {
-        "x-compose-response-id": plan.response_id,
-        "x-response-id": plan.response_id,
-        "x-routing-primary-model": model,
-        "x-routing-final-model": model,
-        "x-routing-attempts": str(attempts),
-        "x-routing-fallback-used": "false",
-    }
-    headers.update(plan.authorization.headers)
-    return headers
 
 
 async def _chat_frames(stream: EventStream, encoder: ChunkEncoder) -> AsyncIterator[bytes]:
@@ -73,12 +60,6 @@ async def _chat_frames(stream: EventStream, encoder: ChunkEncoder) -> AsyncItera
     yield DONE_FRAME
 
 
-def _resource_url(request: Request, runtime: Runtime) -> str:
-    query = request.url.query
-    origin = public_origin(request.scope, runtime.settings.public_url)
-    return origin + request.url.path + (f"?{query}" if query else "")
-
-
 @router.post("/v1/chat/completions")
 @router.post("/api/inference")
 async def chat_completions(request: Request) -> Response:
@@ -101,7 +82,7 @@ async def chat_completions(request: Request) -> Response:
         max_payment_amount_wei=chat.max_payment_amount_wei,
         method=request.method,
         path=request.url.path,
-        resource_url=_resource_url(request, runtime),
+        resource_url=resource_url(request, runtime),
     )
     pipeline = runtime.pipeline
     plan = await pipeline.prepare(call_request)
@@ -110,7 +91,7 @@ async def chat_completions(request: Request) -> Response:
         encoder = ChunkEncoder(plan.response_id, plan.created, chat.model)
         return SSEResponse(
             _chat_frames(stream, encoder),
-            _call_headers(plan, stream.attempts),
+            call_headers(plan, stream.attempts),
             keepalive=runtime.settings.keepalive_interval,
             on_disconnect=stream.disconnected,
         )
@@ -125,8 +106,4 @@ async def chat_completions(request: Request) -> Response:
         completion.usage_source,
         dict(receipt.body) if receipt else None,
     )
-    headers = _call_headers(plan, completion.attempts)
-    if receipt is not None:
-        headers.update(receipt.headers)
-        headers["X-Compose-Receipt"] = headers["X-Receipt"] = receipt.header
-    return json_response(body_out, headers=headers)
+    return json_response(body_out, headers=call_headers(plan, completion.attempts, receipt))

@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway_core.errors import GatewayError
-from gateway_core.http import public_origin, request_id_of
-from gateway_core.pipeline import CallPlan, CallRequest
+from gateway_core.http import request_id_of
+from gateway_core.pipeline import CallRequest
 from gateway_core.responses import (
     ResponsesEventEncoder,
     ResponsesRequest,
@@ -35,6 +35,7 @@ from gateway_core.responses import (
     usage_body,
 )
 from gateway_core.routes._body import read_json_body
+from gateway_core.routes._call import call_headers, resource_url
 from gateway_core.routes._json import json_response
 from gateway_core.routes.keys import store_errors
 from gateway_core.routes.responses_background import BackgroundRun
@@ -61,26 +62,6 @@ router = APIRouter()
 
 
 # -- POST ---------------------------------------------------------------------------------------
-
-
-def _call_headers(plan: CallPlan, attempts: int) -> dict[str, str]:
-    model = plan.request.model
-    headers = {
-        "x-compose-response-id": plan.response_id,
-        "x-response-id": plan.response_id,
-        "x-routing-primary-model": model,
-        "x-routing-final-model": model,
-        "x-routing-attempts": str(attempts),
-        "x-routing-fallback-used": "false",
-    }
-    headers.update(plan.authorization.headers)
-    return headers
-
-
-def _resource_url(request: Request, runtime: Runtime) -> str:
-    query = request.url.query
-    origin = public_origin(request.scope, runtime.settings.public_url)
-    return origin + request.url.path + (f"?{query}" if query else "")
 
 
 async def _frames(stream: EventStream, encoder: ResponsesEventEncoder, record: RecordWriter) -> AsyncIterator[bytes]:
@@ -180,7 +161,7 @@ async def create_response(request: Request) -> Response:
         max_payment_amount_wei=responses.max_payment_amount_wei,
         method=request.method,
         path=request.url.path,
-        resource_url=_resource_url(request, runtime),
+        resource_url=resource_url(request, runtime),
     )
     plan = await pipeline.prepare(call_request)
     record = RecordWriter(runtime.store if responses.store else None, plan.response_id)
@@ -201,7 +182,7 @@ async def create_response(request: Request) -> Response:
         queued = response_body(
             responses, response_id=plan.response_id, created_at=plan.created, model=responses.model, status="queued"
         )
-        return json_response(queued, headers=_call_headers(plan, 0))
+        return json_response(queued, headers=call_headers(plan, 0))
     if responses.stream:
         try:
             stream = await pipeline.open_stream(plan)
@@ -210,7 +191,7 @@ async def create_response(request: Request) -> Response:
             raise
         return SSEResponse(
             _frames(stream, encoder, record),
-            _call_headers(plan, stream.attempts),
+            call_headers(plan, stream.attempts),
             keepalive=runtime.settings.keepalive_interval,
             on_disconnect=stream.disconnected,
         )
@@ -234,11 +215,7 @@ async def create_response(request: Request) -> Response:
         incomplete=incomplete,
         receipt=receipt,
     )
-    headers = _call_headers(plan, completion.attempts)
-    if completion.receipt is not None:
-        headers.update(completion.receipt.headers)
-        headers["X-Compose-Receipt"] = headers["X-Receipt"] = completion.receipt.header
-    return json_response(body_out, headers=headers)
+    return json_response(body_out, headers=call_headers(plan, completion.attempts, completion.receipt))
 
 
 # -- GET + cancel -------------------------------------------------------------------------------

@@ -120,20 +120,16 @@ class BackgroundRun:
             await self._failed(error)
             return
         stream = self.stream
-        if stream is None or not stream.accumulated.has_content:
-            # Stopped before the first token: nothing delivered, nothing charged.
-            if stream is not None:
-                await stream.fail()
-            await self.pipeline.release(self.plan)
-            await self.record.completed(self.encoder.output, None, None, None, status="cancelled")
-            return
-        await stream.aclose()
-        usage, source = stream.final_usage()
         receipt: Receipt | None = None
-        with contextlib.suppress(GatewayError):  # a failed settlement leaves no receipt to keep
-            receipt = await stream.finish()
-        output = self.encoder.output
-        await self.record.completed(output, usage_body(usage, source), None, _receipt_body(receipt), status="cancelled")
+        if stream is None:
+            await self.pipeline.release(self.plan)  # stopped before the upstream answered
+        else:
+            # As a client that leaves a stream: delivered output billed, none released.
+            with contextlib.suppress(GatewayError):  # a failed settlement leaves no receipt to keep
+                receipt = await stream.disconnected()
+        billed = stream.usage if stream is not None else None  # set only when something was settled
+        usage = usage_body(billed, stream.usage_source) if billed is not None and stream is not None else None
+        await self.record.completed(self.encoder.output, usage, None, _receipt_body(receipt), status="cancelled")
 
     async def _failed(self, error: GatewayError) -> None:
         if self.stream is not None:

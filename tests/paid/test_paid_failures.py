@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -29,22 +28,16 @@ from paid_support import (
     sse_frames,
 )
 
-from gateway_core.default_plugins.sandbox import wire
 from gateway_core.errors import ProviderError
 from gateway_core.hookspecs import hookimpl
 from gateway_core.payments.sandbox import sign_exact, sign_upto
 from gateway_core.testing.mock_upstream import MockUpstream
+from gateway_core.testing.providers import SandboxWireProvider
 from gateway_core.testing.server import GatewayServer
 from gateway_core.types import (
-    OperationSupport,
-    Output,
     ProviderCall,
     ProviderContext,
-    ProviderSettings,
-    ProviderSpec,
-    StreamDecoder,
     UpstreamRequest,
-    UpstreamResponse,
 )
 
 
@@ -220,38 +213,20 @@ def test_key_settlement_fails_when_the_wallet_cannot_pay(streamed: bool, mock_ga
 # -- a plugin that refuses to build the upstream request ---------------------------------------
 
 
-class _Settings(ProviderSettings):
-    def is_configured(self) -> bool:
-        return True
-
-
-class PickyProvider:
+class PickyProvider(SandboxWireProvider):
     """Speaks the sandbox wire to the mock upstream, but its ``build_request`` refuses any
     message containing "refuse" with a 400 ``ProviderError`` (a plugin's way of saying the
     upstream cannot take the request, spec/models.md §2.3). That happens after the payment
     was authorized and before any upstream call."""
 
-    @hookimpl
-    def gateway_providers(self, config: Mapping[str, Any]) -> list[ProviderSpec]:
-        return [ProviderSpec(name="picky", settings_model=_Settings, operations={"chat": OperationSupport()})]
+    def __init__(self) -> None:
+        super().__init__("picky")
 
     @hookimpl
     def gateway_build_request(self, call: ProviderCall, provider: ProviderContext) -> UpstreamRequest:
         if "refuse" in str(call.messages[-1].content):
             raise ProviderError(400, "The upstream cannot take this message", param="messages")
-        return UpstreamRequest("POST", "/chat", json=wire.request_body(call), stream=call.stream)
-
-    @hookimpl
-    def gateway_parse_response(
-        self, call: ProviderCall, provider: ProviderContext, response: UpstreamResponse
-    ) -> Output:
-        return wire.parse_output(response.json())
-
-    @hookimpl
-    def gateway_stream_decoder(
-        self, call: ProviderCall, provider: ProviderContext, headers: Mapping[str, str]
-    ) -> StreamDecoder:
-        return wire.SandboxDecoder()
+        return super().gateway_build_request(call, provider)
 
 
 @pytest.fixture(scope="module")
