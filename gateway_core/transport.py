@@ -1,18 +1,13 @@
 """The core's side of every upstream exchange: pooled clients, sending, failure mapping, retries.
 
-Pooled ``httpx.AsyncClient`` objects per provider instance, created at start-up and reused by
-every call (connection pooling is most of the hot-path win). Plugins never see these clients.
-
-Each provider gets :data:`POOL_SHARDS` clients that split its connection limit, used in turn:
-httpcore's pool scans all of its connections and waiting requests on every request and
-response (encode/httpx#3215), so one client with 64 calls in flight spends more CPU in that
-scan than in the request itself; eight pools of eight keep each scan short.
+One connection pool per provider instance (:mod:`gateway_core.upstream_http`), created at
+start-up and reused by every call. Plugins never see the pools: they describe requests
+(:class:`~gateway_core.types.UpstreamRequest`) and read answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,133 +15,85 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
-import orjson
 
 from gateway_core import timing
 from gateway_core.errors import GatewayError, provider_error_to_gateway
 from gateway_core.plugins import Provider
 from gateway_core.types import ProviderCall, UpstreamRequest, UpstreamResponse
+from gateway_core.upstream_http import OpenResponse, UpstreamPool, pool_for
 
-__all__ = ["MAX_ATTEMPTS", "POOL_SHARDS", "UpstreamClients", "UpstreamStream", "retry_before_first_byte"]
+__all__ = ["MAX_ATTEMPTS", "UpstreamClients", "UpstreamStream", "retry_before_first_byte"]
 
 #: Attempts per call when the failure is retryable (spec/chat.md §7).
 MAX_ATTEMPTS = 3
 _BACKOFF = (0.1, 0.3)
-_LOCAL_BASE = "http://local.invalid"
-#: Clients (connection pools) per provider instance; see the module docstring.
-POOL_SHARDS = 8
+# What a pool raises for a transport failure (upstream_http turns aiohttp's into these).
+_TRANSPORT_ERRORS = (httpx.HTTPError,)
 T = TypeVar("T")
 
 
 class UpstreamClients:
-    """The pooled HTTP client of each provider instance."""
+    """The connection pool of each provider instance (:mod:`gateway_core.upstream_http`)."""
 
     def __init__(self, connect_timeout: float = 10.0) -> None:
-        self._clients: dict[str, itertools.cycle[httpx.AsyncClient]] = {}
-        self._all: list[httpx.AsyncClient] = []
+        self._pools: dict[str, UpstreamPool] = {}
         self._connect_timeout = connect_timeout
 
     def start(self, providers: list[Provider]) -> None:
         for provider in providers:
-            self._clients[provider.name] = self._build(provider)
+            self.pool(provider)
 
-    def _build(self, provider: Provider) -> itertools.cycle[httpx.AsyncClient]:
-        settings = provider.context.settings
-        transport = provider.local_transport()
-        # Per-request timeouts are set on each send; this default only bounds connecting.
-        timeout = httpx.Timeout(None, connect=self._connect_timeout)
-        if transport is not None:
-            clients = [httpx.AsyncClient(transport=transport, base_url=_LOCAL_BASE, timeout=timeout)]
-        else:
-            shards = max(1, min(POOL_SHARDS, settings.max_connections))
-            per_shard = -(-settings.max_connections // shards)  # ceil: the limit is kept, not cut
-            limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard, keepalive_expiry=30.0)
-            clients = [
-                httpx.AsyncClient(
-                    base_url=settings.base_url or "", headers=settings.headers, limits=limits, timeout=timeout
-                )
-                for _ in range(shards)
-            ]
-        self._all += clients
-        return itertools.cycle(clients)
-
-    def client(self, provider: Provider) -> httpx.AsyncClient:
-        """The next of the provider's clients (round robin)."""
-        clients = self._clients.get(provider.name)
-        if clients is None:
-            clients = self._clients[provider.name] = self._build(provider)
-        return next(clients)
+    def pool(self, provider: Provider) -> UpstreamPool:
+        pool = self._pools.get(provider.name)
+        if pool is None:
+            settings = provider.context.settings
+            pool = self._pools[provider.name] = pool_for(settings, provider.local_transport(), self._connect_timeout)
+        return pool
 
     async def aclose(self) -> None:
-        clients, self._all, self._clients = self._all, [], {}
-        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
-
-    def _build_request(
-        self, client: httpx.AsyncClient, request: UpstreamRequest, read_timeout: float | None
-    ) -> httpx.Request:
-        content = request.content
-        headers = dict(request.headers)
-        if request.json is not None:
-            content = orjson.dumps(request.json)
-            headers.setdefault("content-type", "application/json")
-        timeout = httpx.Timeout(read_timeout, connect=self._connect_timeout)
-        return client.build_request(
-            request.method,
-            request.url,
-            content=content if request.files is None else None,
-            data=dict(request.data) if request.files is not None and request.data else None,
-            files=dict(request.files) if request.files is not None else None,
-            params=dict(request.params) if request.params else None,
-            headers=headers,
-            timeout=timeout,
-        )
+        pools, self._pools = list(self._pools.values()), {}
+        await asyncio.gather(*(p.aclose() for p in pools), return_exceptions=True)
 
     async def send(
         self, provider: Provider, call: ProviderCall | None, request: UpstreamRequest, *, read_timeout: float | None
     ) -> UpstreamResponse:
         """Send a non-stream request; a non-2xx answer or a transport failure raises the
         mapped, retry-classified :class:`GatewayError`."""
-        client = self.client(provider)
-        http_request = self._build_request(client, request, read_timeout)
         started = time.perf_counter_ns()
         try:
-            # Streamed, then read whole (what ``send(stream=False)`` does), so the header
-            # arrival can be timed apart from the body: Server-Timing ``upstream``.
-            response = await client.send(http_request, stream=True)
-        except httpx.HTTPError as exc:
+            response = await self.pool(provider).open(request, read_timeout)
+        except _TRANSPORT_ERRORS as exc:
             raise _map(provider, call, None, b"", {}, exc) from exc
         finally:
+            # Server-Timing ``upstream``: sending to the answer's head.
             timing.add("upstream", started)
         try:
-            content = await response.aread()
-        except httpx.HTTPError as exc:
+            content = await response.read()
+        except _TRANSPORT_ERRORS as exc:
             raise _map(provider, call, None, b"", {}, exc) from exc
         finally:
             await response.aclose()
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        if not 200 <= response.status_code < 300:
-            raise _map(provider, call, response.status_code, content, headers, None)
-        return UpstreamResponse(response.status_code, headers, content)
+        if not 200 <= response.status < 300:
+            raise _map(provider, call, response.status, content, response.headers, None)
+        return UpstreamResponse(response.status, response.headers, content)
 
     async def open_stream(self, provider: Provider, call: ProviderCall, request: UpstreamRequest) -> UpstreamStream:
         """Start a streamed request. Its deadlines are the caller's: the first event within the
         upstream timeout, then at most the idle timeout between events (spec/chat.md §5.5, §7),
         which are frame-level and so cannot be socket read timeouts."""
-        client = self.client(provider)
         try:
-            response = await client.send(self._build_request(client, request, None), stream=True)
-        except httpx.HTTPError as exc:
+            response = await self.pool(provider).open(request, None)
+        except _TRANSPORT_ERRORS as exc:
             raise _map(provider, call, None, b"", {}, exc) from exc
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        if not 200 <= response.status_code < 300:
+        if not 200 <= response.status < 300:
             try:
-                body = await response.aread()
-            except httpx.HTTPError:
+                body = await response.read()
+            except _TRANSPORT_ERRORS:
                 body = b""
             finally:
                 await response.aclose()
-            raise _map(provider, call, response.status_code, body, headers, None)
-        return UpstreamStream(provider, call, response, headers)
+            raise _map(provider, call, response.status, body, response.headers, None)
+        return UpstreamStream(provider, call, response, response.headers)
 
     def map_failure(self, provider: Provider, call: ProviderCall | None, exc: BaseException) -> GatewayError:
         """Map a failure while reading a started stream."""
@@ -159,11 +106,11 @@ class UpstreamStream:
 
     provider: Provider
     call: ProviderCall
-    response: httpx.Response
+    response: OpenResponse
     headers: dict[str, str]
 
     def chunks(self) -> AsyncIterator[bytes]:
-        return self.response.aiter_raw()
+        return self.response.chunks()
 
     async def aclose(self) -> None:
         await self.response.aclose()

@@ -12,7 +12,7 @@ import orjson
 from gateway_core.errors import GatewayError
 from gateway_core.payments.gate import PaymentRequest, Receipt
 from gateway_core.payments.pricing import Metered, PricingError, is_quotable, largest_output_cap, max_cost
-from gateway_core.payments.receipts import build_receipt, new_receipt_id, receipt_frame, receipt_header
+from gateway_core.payments.receipts import build_receipt, new_receipt_id
 from gateway_core.store import Cumulative, ReceiptRow, Store, StoreUnavailable
 
 __all__ = ["PendingReceipt", "Quote", "ReceiptBook", "lowered_cap", "quote", "store_unavailable"]
@@ -94,12 +94,7 @@ class PendingReceipt:
                 "receipt_count": totals.receipt_count,
             }
         )
-        return Receipt(
-            body=full,
-            frame=receipt_frame(full, chat=self._chat),
-            header=receipt_header(full),
-            headers=self._headers if headers is None else headers,
-        )
+        return Receipt(full, self._headers if headers is None else headers, chat=self._chat)
 
 
 class ReceiptBook:

@@ -13,10 +13,12 @@ is the real gate (Compose Keys and raw x402).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway_core.payments.receipts import receipt_frame, receipt_header
 from gateway_core.types import Usage
 
 __all__ = ["Authorization", "NoPayment", "PaymentGate", "PaymentRequest", "Receipt"]
@@ -63,20 +65,28 @@ class Authorization:
     state: Any = None
 
 
-@dataclass(frozen=True)
 class Receipt:
     """A settled payment, in the three forms it is shown (spec/payments.md §8).
 
     :ivar body: the snake_case ``receipt`` body field.
-    :ivar frame: the camelCase ``compose.receipt`` SSE frame data.
-    :ivar header: the base64url camelCase ``X-Compose-Receipt`` value.
+    :ivar frame: the camelCase ``compose.receipt`` SSE frame data (rendered on first use: a
+        non-stream answer never needs it).
+    :ivar header: the base64url camelCase ``X-Compose-Receipt`` value (rendered on first use).
     :ivar headers: other headers of a non-stream answer (``PAYMENT-RESPONSE``, key amounts).
     """
 
-    body: Mapping[str, Any]
-    frame: Mapping[str, Any]
-    header: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    def __init__(self, body: Mapping[str, Any], headers: Mapping[str, str] | None = None, *, chat: bool = True) -> None:
+        self.body = body
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.chat = chat
+
+    @functools.cached_property
+    def frame(self) -> Mapping[str, Any]:
+        return receipt_frame(self.body, chat=self.chat)
+
+    @functools.cached_property
+    def header(self) -> str:
+        return receipt_header(self.body)
 
 
 class PaymentGate(Protocol):

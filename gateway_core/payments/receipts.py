@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 import secrets
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from gateway_core.payments.pricing import LineItem, Metered
 
@@ -144,8 +145,8 @@ def receipt_header(receipt: Mapping[str, Any]) -> str:
 
 
 def _encode(data: Mapping[str, Any]) -> str:
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-    return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
+    # orjson writes compact UTF-8 (non-ASCII as is), keys in insertion order.
+    return base64.urlsafe_b64encode(orjson.dumps(data, default=_json_default)).rstrip(b"=").decode("ascii")
 
 
 def _json_default(value: Any) -> Any:
