@@ -89,7 +89,8 @@ async def _measure(args: argparse.Namespace, plan: Plan, workload: Workload, pid
     before = cpu_seconds(pid)
     rate, errors, answered = await throughput(workload.target, tally, plan, args.seconds)
     cpu = cpu_seconds(pid) - before
-    print(f"non-stream c={args.concurrency}: {rate:.0f} req/s, {errors} errors, CPU {cpu / max(answered, 1) * 1e3:.3f} ms/request")
+    per_request = cpu / max(answered, 1) * 1e3
+    print(f"non-stream c={args.concurrency}: {rate:.0f} req/s, {errors} errors, CPU {per_request:.3f} ms/request")
     if spy is not None:
         spy.wait()
         print(f"profile written to {args.py_spy}")
@@ -97,7 +98,9 @@ async def _measure(args: argparse.Namespace, plan: Plan, workload: Workload, pid
     sample = await stream.closed_loop(1, count=args.requests)
     print(f"stream c=1: time to first chunk p50 {percentile([t.ttfc for t in sample.timings], 50) * 1e3:.3f} ms")
     rss = rss_kib(pid)
-    print(f"RSS after load: {rss / 1024 if rss else float('nan'):.1f} MiB; wrong answers {tally.errors}/{tally.requests}")
+    print(
+        f"RSS after load: {rss / 1024 if rss else float('nan'):.1f} MiB; wrong answers {tally.errors}/{tally.requests}"
+    )
     for message in tally.samples:
         print(f"  {message}", file=sys.stderr)
 
@@ -145,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             target = gateway.target
             auth = target.headers["Authorization"]
             body = target.body(FAST, False, "hello").decode()
-            print(f"curl -si http://127.0.0.1:{target.port}{target.path} -H 'Authorization: {auth}' "
-                  f"-H 'Content-Type: application/json' -d '{body}'   # gateway pid {gateway.process.pid}")
+            print(
+                f"curl -si http://127.0.0.1:{target.port}{target.path} -H 'Authorization: {auth}' "
+                f"-H 'Content-Type: application/json' -d '{body}'   # gateway pid {gateway.process.pid}"
+            )
             try:
                 while True:
                     time.sleep(3600)

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway_core.errors import GatewayError
+from gateway_core.fast_routes import FastRoutes, fast_route_table
 from gateway_core.http import GatewayHTTPMiddleware, request_id_of
 from gateway_core.payments import PaymentGate
 from gateway_core.routes import chat, facilitator, health, keys, models, receipts, responses
@@ -81,12 +83,12 @@ def create_app(
     app.state.runtime = runtime
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.include_router(health.router)
-    app.include_router(models.router)
-    app.include_router(chat.router)
-    app.include_router(responses.router)
-    app.include_router(keys.router)
-    app.include_router(receipts.router)
-    app.include_router(facilitator.router)
+    routers = [health.router, models.router, chat.router, responses.router, keys.router, receipts.router]
+    routers.append(facilitator.router)
+    for router in routers:
+        app.include_router(router)
+    # Added first, so it runs inside the gateway middleware (the last added is outermost).
+    table = fast_route_table(route for router in routers for route in router.routes if isinstance(route, APIRoute))
+    app.add_middleware(FastRoutes, table=table)
     app.add_middleware(GatewayHTTPMiddleware, credential_origins=runtime.settings.cors_credential_origins)
     return app

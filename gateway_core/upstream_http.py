@@ -259,7 +259,9 @@ def as_httpx_error(exc: BaseException) -> httpx.TransportError:
     return kind(message)
 
 
-def pool_for(settings: ProviderSettings, transport: httpx.AsyncBaseTransport | None, connect_timeout: float) -> UpstreamPool:
+def pool_for(
+    settings: ProviderSettings, transport: httpx.AsyncBaseTransport | None, connect_timeout: float
+) -> UpstreamPool:
     """The pool for a provider instance: in-process when it has a local transport."""
     if transport is not None:
         return InProcessPool(transport, connect_timeout)

@@ -35,6 +35,7 @@ Gateway choices where the spec leaves room:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -405,7 +406,7 @@ def _section_items(section: _Section, counts: _Counts, prefix: str) -> list[Line
 def _token_lines(section: _Section, lines: Iterable[tuple[str, int, Decimal | None]]) -> list[LineItem]:
     """Items for ``(key, quantity, price)`` lines, skipping unpriced and zero quantities."""
     return [
-        LineItem(key, section.unit_key, quantity, price, _amount(Fraction(quantity), price, section.unit.scale))
+        LineItem(key, section.unit_key, quantity, price, _amount(quantity, price, section.unit.scale))
         for key, quantity, price in lines
         if price is not None and quantity > 0
     ]
@@ -427,11 +428,20 @@ def _media_items(pricing: _Pricing, metrics: Mapping[str, Any]) -> list[LineItem
     return items
 
 
-def _amount(quantity: Fraction, price: Decimal, scale: int) -> int:
+def _amount(quantity: Fraction | int, price: Decimal, scale: int) -> int:
     """ceil(quantity * price * 10⁶ / scale) atomic USDC, at least 1 when quantity > 0 (§7.4)."""
     if quantity <= 0:
         return 0
+    if isinstance(quantity, int):
+        # Token counts: the same exact arithmetic in integers (Fractions cost ~10 µs each).
+        numerator, denominator = _ratio(price)
+        return max(1, -(-(quantity * numerator * 1_000_000) // (denominator * scale)))
     return max(1, math.ceil(quantity * Fraction(price) * 1_000_000 / scale))
+
+
+@functools.lru_cache(maxsize=1024)  # the prices of the catalog: a few hundred at most
+def _ratio(price: Decimal) -> tuple[int, int]:
+    return price.as_integer_ratio()
 
 
 def _totals(subject: str, items: Sequence[LineItem], fee_bps: int) -> Metered:
