@@ -43,6 +43,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=500, help="sequential requests for latency (500)")
     parser.add_argument("--concurrency", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--py-spy", type=Path, help="record the gateway during the wrk run into FILE")
+    parser.add_argument("--streams", type=int, default=32, help="connections for the stream throughput run (32)")
+    parser.add_argument("--profile-streams", action="store_true", help="record the stream run instead of wrk")
     parser.add_argument("--hold", action="store_true", help="keep the servers up afterwards, until Ctrl-C")
     return parser.parse_args(argv)
 
@@ -84,7 +86,7 @@ async def _measure(args: argparse.Namespace, plan: Plan, workload: Workload, pid
     print(f"non-stream c=1: p50 {percentile(latencies, 50) * 1e3:.3f} ms, p99 {percentile(latencies, 99) * 1e3:.3f} ms")
     print("Server-Timing medians (ms): " + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in timings.items()))
     spy = None
-    if args.py_spy is not None:
+    if args.py_spy is not None and not args.profile_streams:
         spy = _start_py_spy(args.py_spy, pid, args.seconds)
     before = cpu_seconds(pid)
     rate, errors, answered = await throughput(workload.target, tally, plan, args.seconds)
@@ -97,6 +99,18 @@ async def _measure(args: argparse.Namespace, plan: Plan, workload: Workload, pid
     stream = Workload(workload.target, FAST, True, tally)
     sample = await stream.closed_loop(1, count=args.requests)
     print(f"stream c=1: time to first chunk p50 {percentile([t.ttfc for t in sample.timings], 50) * 1e3:.3f} ms")
+    if args.profile_streams and args.py_spy is not None:
+        spy = _start_py_spy(args.py_spy, pid, args.seconds)
+    before = cpu_seconds(pid)
+    sample = await stream.closed_loop(args.streams, seconds=args.seconds, defer=False)
+    cpu = cpu_seconds(pid) - before
+    answered = max(sample.good + sample.errors, 1)
+    print(
+        f"stream c={args.streams}: {sample.good / sample.wall:.0f} streams/s, CPU {cpu / answered * 1e3:.3f} ms/stream"
+    )
+    if args.profile_streams and spy is not None:
+        spy.wait()
+        print(f"profile written to {args.py_spy}")
     rss = rss_kib(pid)
     print(
         f"RSS after load: {rss / 1024 if rss else float('nan'):.1f} MiB; wrong answers {tally.errors}/{tally.requests}"

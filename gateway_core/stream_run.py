@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -21,7 +21,7 @@ from gateway_core.accumulate import OutputAccumulator, output_events
 from gateway_core.errors import GatewayError, ProviderError, provider_error_to_gateway
 from gateway_core.payments import Receipt
 from gateway_core.pipeline import untranslatable
-from gateway_core.streaming import iter_frames
+from gateway_core.streaming import iter_frame_batches
 from gateway_core.transport import UpstreamStream, retry_before_first_byte
 from gateway_core.types import Done, StreamDecoder, StreamEvent, UpstreamFrame, UpstreamRequest, Usage
 
@@ -43,8 +43,9 @@ class EventStream:
         self.usage_source = "estimated"
         self._pending: list[StreamEvent] = []
         self._upstream: UpstreamStream | None = None
-        self._frames: AsyncIterator[UpstreamFrame] | None = None
+        self._batches: AsyncGenerator[list[UpstreamFrame], None] | None = None
         self._decoder: StreamDecoder | None = None
+        self._failure: Exception | None = None  # decoded after the first events of their read
 
     @property
     def attempts(self) -> int:
@@ -81,20 +82,26 @@ class EventStream:
             decoder = plan.provider.hooks.stream_decoder(plan.call, plan.provider.context, stream.headers)
             if decoder is None:
                 raise GatewayError(502, "upstream_error", "Provider stream could not be translated")
-            frames = iter_frames(stream.chunks(), upstream_request.stream_format)
-            first = await self._first_events(decoder, frames)
+            batches = iter_frame_batches(stream.chunks(), upstream_request.stream_format)
+            first, self._failure = await self._first_events(decoder, batches)
         except BaseException as exc:
             await stream.aclose()
             raise self._mapped(exc) from exc
-        self._upstream, self._frames, self._decoder, self._pending = stream, frames, decoder, first
+        self._upstream, self._batches, self._decoder, self._pending = stream, batches, decoder, first
 
     @staticmethod
-    async def _first_events(decoder: StreamDecoder, frames: AsyncIterator[UpstreamFrame]) -> list[StreamEvent]:
-        async for frame in frames:
-            events = list(decoder.feed(frame))
+    async def _first_events(
+        decoder: StreamDecoder, batches: AsyncIterator[list[UpstreamFrame]]
+    ) -> tuple[list[StreamEvent], Exception | None]:
+        """The events of the first read that has any, and the failure that came after them in
+        that read (raised once they are delivered, as a mid-stream failure)."""
+        async for frames in batches:
+            events, failure = _decode(decoder, frames)
             if events:
-                return events
-        return list(decoder.close())
+                return events, failure
+            if failure is not None:
+                raise failure
+        return list(decoder.close()), None
 
     def _mapped(self, exc: BaseException) -> BaseException:
         if isinstance(exc, ProviderError):
@@ -105,34 +112,45 @@ class EventStream:
             return untranslatable(self.plan, exc)  # a decoder choked on what the upstream sent
         return exc
 
-    def _take(self, events: Iterable[StreamEvent]) -> list[StreamEvent]:
+    def _take(self, events: Iterable[StreamEvent]) -> tuple[list[StreamEvent], bool]:
+        """``events`` up to and including a :class:`Done`, recorded as delivered; and whether
+        the Done was among them."""
         out = []
         for event in events:
             self.accumulated.add(event)
             out.append(event)
-        return out
+            if type(event) is Done:
+                return out, True
+        return out, False
 
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        """Events in arrival order; the last one is always a :class:`Done`."""
+    async def batches(self) -> AsyncGenerator[list[StreamEvent], None]:
+        """Events in arrival order, grouped by the upstream read that carried them (never an
+        empty group); the last event is always a :class:`Done`. Routes answer a group with
+        one write: what arrived together leaves together, nothing waits for more."""
         try:
-            for event in self._take(self._pending):
-                yield event
-                if type(event) is Done:
-                    return
+            batch, done = self._take(self._pending)
             self._pending = []
-            if self._frames is None or self._decoder is None:
+            if batch:
+                yield batch
+            if done or self._batches is None or self._decoder is None:
                 return
+            if self._failure is not None:
+                raise self._failure
             decoder = self._decoder
-            while (frame := await self._next_frame(self._frames)) is not None:
-                for event in self._take(decoder.feed(frame)):
-                    yield event
-                    if type(event) is Done:
-                        return
-            for event in self._take(decoder.close()):
-                yield event
-                if type(event) is Done:
+            while (frames := await self._next_frames(self._batches)) is not None:
+                events, failure = _decode(decoder, frames)
+                batch, done = self._take(events)
+                if batch:
+                    yield batch
+                if done:
                     return
-            yield self._take([Done()])[0]
+                if failure is not None:
+                    raise failure
+            batch, done = self._take(decoder.close())
+            if batch:
+                yield batch
+            if not done:
+                yield self._take([Done()])[0]
         except GatewayError:
             raise
         except Exception as exc:
@@ -140,14 +158,24 @@ class EventStream:
         finally:
             await self.aclose()
 
-    async def _next_frame(self, frames: AsyncIterator[UpstreamFrame]) -> UpstreamFrame | None:
-        """The next upstream frame, or ``None`` at the end; at most the idle timeout apart.
-        The timeout wraps only the read, never a ``yield``, so a slow client is not an idle
-        upstream."""
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        """Events in arrival order, one at a time (:meth:`batches`, ungrouped)."""
+        batches = self.batches()
+        try:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
+
+    async def _next_frames(self, batches: AsyncIterator[list[UpstreamFrame]]) -> list[UpstreamFrame] | None:
+        """The frames of the next upstream read, or ``None`` at the end; at most the idle
+        timeout apart. The timeout wraps only the read, never a ``yield``, so a slow client is
+        not an idle upstream."""
         idle = self.pipeline.runtime.settings.stream_idle_timeout
         try:
             async with asyncio.timeout(idle):
-                return await anext(frames)
+                return await anext(batches)
         except StopAsyncIteration:
             return None
         except TimeoutError:
@@ -189,3 +217,15 @@ class EventStream:
             return await self.pipeline.settle(self.plan, usage, source)
         await self.pipeline.release(self.plan)
         return None
+
+
+def _decode(decoder: StreamDecoder, frames: list[UpstreamFrame]) -> tuple[list[StreamEvent], Exception | None]:
+    """The events of one read's frames, and the failure that stopped decoding, if any: the
+    events before it are still delivered (the client sees the text, then the error)."""
+    events: list[StreamEvent] = []
+    try:
+        for frame in frames:
+            events.extend(decoder.feed(frame))
+    except Exception as exc:  # noqa: BLE001 - re-raised by the caller once the events are out
+        return events, exc
+    return events, None

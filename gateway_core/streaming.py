@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -20,6 +20,7 @@ __all__ = [
     "DONE_FRAME",
     "KEEPALIVE_FRAME",
     "SSEResponse",
+    "iter_frame_batches",
     "iter_frames",
     "sse_event",
     "sse_frame",
@@ -43,7 +44,7 @@ def sse_event(event: str, data: Any) -> bytes:
     return b"event: " + event.encode() + b"\n" + sse_frame(data)
 
 
-async def _sse_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[UpstreamFrame]:
+async def _sse_batches(chunks: AsyncIterator[bytes]) -> AsyncGenerator[list[UpstreamFrame], None]:
     # Line-based parser of the SSE wire format (WHATWG "event stream interpretation"):
     # CRLF, LF and CR all end a line; a blank line dispatches the event; comment lines
     # (leading ':') and unknown fields are ignored; several data lines join with '\n'.
@@ -60,19 +61,22 @@ async def _sse_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[UpstreamFra
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         *lines, rest = buffer.split(b"\n")
         buffer = rest + held
+        batch: list[UpstreamFrame] = []
         for line in lines:
             if not line:
                 if data:
-                    yield UpstreamFrame("\n".join(data), event)
+                    batch.append(UpstreamFrame("\n".join(data), event))
                 event, data = None, []
             elif line[:1] != b":":
                 event = _sse_field(line, event, data)
+        if batch:
+            yield batch
     # A stream cut without the final blank line still delivers its last complete event.
     last = buffer.rstrip(b"\r")
     if last and last[:1] != b":":
         event = _sse_field(last, event, data)
     if data:
-        yield UpstreamFrame("\n".join(data), event)
+        yield [UpstreamFrame("\n".join(data), event)]
 
 
 def _sse_field(line: bytes, event: str | None, data: list[str]) -> str | None:
@@ -86,31 +90,46 @@ def _sse_field(line: bytes, event: str | None, data: list[str]) -> str | None:
     return event
 
 
-async def _ndjson_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[UpstreamFrame]:
+async def _ndjson_batches(chunks: AsyncIterator[bytes]) -> AsyncGenerator[list[UpstreamFrame], None]:
     pending = b""
     async for chunk in chunks:
         lines = (pending + chunk).split(b"\n")
         pending = lines.pop()
-        for line in lines:
-            if line.strip():
-                yield UpstreamFrame(line.decode("utf-8").strip())
+        batch = [UpstreamFrame(line.decode("utf-8").strip()) for line in lines if line.strip()]
+        if batch:
+            yield batch
     if pending.strip():
-        yield UpstreamFrame(pending.decode("utf-8").strip())
+        yield [UpstreamFrame(pending.decode("utf-8").strip())]
 
 
-async def _raw_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[UpstreamFrame]:
+async def _raw_batches(chunks: AsyncIterator[bytes]) -> AsyncGenerator[list[UpstreamFrame], None]:
     async for chunk in chunks:
         if chunk:
-            yield UpstreamFrame("", raw=chunk)
+            yield [UpstreamFrame("", raw=chunk)]
 
 
-def iter_frames(chunks: AsyncIterator[bytes], stream_format: StreamFormat) -> AsyncIterator[UpstreamFrame]:
-    """Split an upstream byte stream into frames of the given format."""
+def iter_frame_batches(
+    chunks: AsyncIterator[bytes], stream_format: StreamFormat
+) -> AsyncGenerator[list[UpstreamFrame], None]:
+    """Split an upstream byte stream into frames of the given format: per upstream read, the
+    complete frames it finished (never empty). Frames that arrived together can then be
+    answered with one write, while frames that arrive apart still leave apart."""
     if stream_format == "sse":
-        return _sse_frames(chunks)
+        return _sse_batches(chunks)
     if stream_format == "ndjson":
-        return _ndjson_frames(chunks)
-    return _raw_frames(chunks)
+        return _ndjson_batches(chunks)
+    return _raw_batches(chunks)
+
+
+async def iter_frames(chunks: AsyncIterator[bytes], stream_format: StreamFormat) -> AsyncIterator[UpstreamFrame]:
+    """Split an upstream byte stream into frames of the given format, one at a time."""
+    batches = iter_frame_batches(chunks, stream_format)
+    try:
+        async for batch in batches:
+            for frame in batch:
+                yield frame
+    finally:
+        await batches.aclose()
 
 
 class SSEResponse(Response):

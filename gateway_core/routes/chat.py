@@ -21,7 +21,6 @@ from gateway_core.routes._json import json_response
 from gateway_core.runtime import Runtime
 from gateway_core.stream_run import EventStream
 from gateway_core.streaming import DONE_FRAME, SSEResponse, sse_event
-from gateway_core.types import Done
 
 __all__ = ["router"]
 
@@ -31,14 +30,14 @@ router = APIRouter()
 
 
 async def _chat_frames(stream: EventStream, encoder: ChunkEncoder) -> AsyncIterator[bytes]:
-    """The SSE body: chunks as events arrive, then final, usage, receipt and ``[DONE]``."""
+    """The SSE body: chunks as events arrive (those of one upstream read in one write), then
+    final, usage, receipt and ``[DONE]``."""
+    encode = encoder.encode
     try:
-        async for event in stream:
-            frame = encoder.encode(event)
-            if frame is not None:
-                yield frame
-            if type(event) is Done:
-                break
+        async for batch in stream.batches():
+            frames = [frame for event in batch if (frame := encode(event)) is not None]
+            if frames:
+                yield frames[0] if len(frames) == 1 else b"".join(frames)
         usage, source = stream.final_usage()
         yield encoder.usage(usage, source)
     except Exception as exc:  # every failure after the first byte becomes a frame (logged when unexpected)
