@@ -7,7 +7,7 @@ Two kinds, one interface (:class:`UpstreamPool` opening :class:`OpenResponse` ob
   per call: against the bench's mock upstream on one core, a keep-alive POST costs ~0.7-0.9 ms
   of CPU with httpx (httpcore, h11 and anyio's socket streams) and ~0.1 ms with aiohttp (C
   HTTP parser, asyncio protocol), at 1 and at 64 calls in flight alike. ``bench/README.md``
-  (§ Upstream client) has the measurement.
+  (`upstream_client.py`) has the measurement.
 * :class:`InProcessPool`, for offline providers (``ProviderSpec.transport``, such as
   ``sandbox``), stays an ``httpx.AsyncClient`` over the provider's in-process transport, so
   such a provider still needs no socket.
