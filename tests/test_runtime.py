@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ import pytest
 import yaml
 
 from gateway_core.hookspecs import hookimpl
+from gateway_core.payments import NoPayment
 from gateway_core.runtime import build_runtime
 from gateway_core.settings import GatewaySettings
 from gateway_core.types import OperationSupport, ProviderContext, ProviderSettings, ProviderSpec
@@ -126,3 +129,20 @@ def test_the_running_gateway_releases_stale_holds() -> None:
         while server.call(store.get_key(key.key_id)).budget_reserved and clock.monotonic() < deadline:  # type: ignore[union-attr]
             clock.sleep(0.05)
         assert server.call(store.get_key(key.key_id)).budget_reserved == 0  # type: ignore[union-attr]
+
+
+def test_start_freezes_what_lives_for_the_process_and_stop_thaws_it(tmp_path: Path) -> None:
+    # What exists at start-up is frozen so full collections stop walking it (event-loop
+    # stalls under load); a stopped runtime gives it back to the collector.
+    runtime = build_runtime(_settings(tmp_path, []), payments=NoPayment())
+    gc.unfreeze()
+
+    async def lifecycle() -> tuple[int, int]:
+        await runtime.start()
+        frozen = gc.get_freeze_count()
+        await runtime.stop()
+        return frozen, gc.get_freeze_count()
+
+    frozen, after = asyncio.run(lifecycle())
+    assert frozen > 10_000  # the imported modules and the app, at least
+    assert after == 0
