@@ -80,8 +80,10 @@ class _SqliteTx:
         self._sa_dialect = sa_dialect
 
     async def one(self, statement: Prepared, /, **params: Any) -> Row | None:
-        rows = await self.all(statement, **params)
-        return rows[0] if rows else None
+        compiled = statement.compiled(self._sa_dialect)
+        # fetchall: a DML statement with RETURNING is only finished once read to its end.
+        rows = self._connection.execute(compiled.sql, compiled.args(params)).fetchall()
+        return compiled.row(rows[0]) if rows else None  # only the row returned is converted
 
     async def all(self, statement: Prepared, /, **params: Any) -> list[Row]:
         compiled = statement.compiled(self._sa_dialect)

@@ -6,9 +6,22 @@ changes the key with a conditional ``UPDATE`` whose ``WHERE`` restates the invar
 ``used + reserved ≤ limit``. The row lock makes the read-compute-write exact; the condition
 (and the table's CHECK constraint) make a mistake fail loudly instead of overspending.
 
-On SQLite each operation is one job of statements under ``BEGIN IMMEDIATE``: one thread hop
-(:mod:`gateway_core.store.direct`). On PostgreSQL the operations of a paid call are single
-statements, so each costs one round trip:
+On SQLite each operation is one job of statements under ``BEGIN IMMEDIATE``
+(:mod:`gateway_core.store.direct`), which already excludes every other writer: no row needs
+locking, so the common cases skip the reads and go straight to conditional writes, each
+computing from the row it changes:
+
+* hold: ``INSERT`` the hold from the key row (``INSERT … SELECT``, the amount computed from the
+  remaining budget) only while the key is usable, then reserve that amount on the key. When
+  nothing was inserted, a read of the key tells the refusal;
+* settle: (sandbox collection: read both ledger accounts first) flip the hold from ``held`` to
+  ``settled`` only when the charge is one the payer can pay, then collect, move the amount on
+  the key and store the receipt. When the hold did not flip — not ``held``, unknown, or a
+  transfer that would be refused — nothing has been written, and the general transaction
+  below, in the same ``BEGIN IMMEDIATE``, handles the case.
+
+On PostgreSQL the operations of a paid call are single statements, so each costs one round
+trip:
 
 * hold: §3.1's conditional ``UPDATE``: reserve the amount computed from the key as last read
   (the caller's ``seen``, or a read), only while the key is usable and its remaining budget
@@ -127,6 +140,46 @@ _STALE = Prepared(
     .order_by(_h.created_at)
     .limit(_SWEEP_BATCH)
 )
+
+
+# -- SQLite: the common cases without reads (module docstring) ------------------------------
+
+_REMAINING = _k.budget_limit - _k.budget_used - _k.budget_reserved
+_SQLITE_HOLD = Prepared(
+    insert(key_holds)
+    .from_select(
+        ["hold_id", "key_id", "amount", "status", "request_id", "created_at"],
+        select(
+            _param("hold_id", String),
+            _k.key_id,
+            # SQLite's two-argument min() is the smaller value (PostgreSQL's least()).
+            func.min(_param("wanted"), _REMAINING),
+            literal("held", String),
+            _param("request_id", String),
+            _param("now"),
+        ).where(
+            # The negation of _refusal: the hold is inserted exactly when none applies.
+            _k.key_id == _param("key_id", String),
+            _k.revoked_at.is_(None),
+            _k.expires_at > _param("now"),
+            _REMAINING > 0,
+            _REMAINING >= _param("minimum"),
+        ),
+    )
+    .returning(_h.amount)
+)
+_SQLITE_SETTLE = Prepared(
+    update(key_holds)
+    .where(
+        _h.hold_id == _param("hold_id", String),
+        _h.status == "held",
+        func.min(_param("charge"), _h.amount) <= _param("affordable"),
+    )
+    .values(status="settled", charged=func.min(_param("charge"), _h.amount), finished_at=_param("now"))
+    .returning(*key_holds.c)
+)
+# affordable without a transfer: any charge.
+_UNLIMITED = 2**63 - 1
 
 
 # -- PostgreSQL: one statement each (module docstring) -------------------------------------
@@ -320,6 +373,27 @@ async def _pg_hold_once(
     return HoldOutcome(hold=held, key=key, remaining_before=key.remaining + amount)
 
 
+async def _sqlite_hold(
+    tx: Tx, key_id: str, wanted: int, minimum: int, request_id: str, now_ms: int, hold_id: str
+) -> HoldOutcome:
+    """A hold in SQLite's write transaction: insert it from the key row, then reserve."""
+    row = await tx.one(
+        _SQLITE_HOLD, hold_id=hold_id, key_id=key_id, wanted=wanted, minimum=minimum, request_id=request_id, now=now_ms
+    )
+    if row is None:
+        key = await lock_key(tx, key_id)
+        if key is None:
+            raise UnknownKey(key_id)
+        refusal = _refusal(key, minimum, now_ms)
+        if refusal is None:
+            raise _InvariantError(f"hold on key {key_id} refused although the key allows it")
+        return HoldOutcome(hold=None, key=key, remaining_before=key.remaining, refusal=refusal)
+    amount: int = row["amount"]
+    key = await _change_key(tx, key_id, reserved=amount, last_used_at=now_ms)
+    held = Hold(hold_id, key_id, amount, "held", request_id, now_ms)
+    return HoldOutcome(hold=held, key=key, remaining_before=key.remaining + amount)
+
+
 async def hold(
     db: Database,
     key_id: str,
@@ -332,21 +406,28 @@ async def hold(
     if wanted <= 0 or not 0 <= minimum <= wanted:
         raise ValueError(f"hold needs 0 < wanted and 0 <= minimum <= wanted (wanted={wanted}, minimum={minimum})")
     hold_id = _new_hold_id()
-    if db.is_postgresql:
-        # §3.1: a single conditional UPDATE, retried with the newer budget when it changed.
-        for _ in range(_PG_HOLD_ATTEMPTS):
-            if seen is None or seen.key_id != key_id:
-                seen = await get_key(db, key_id)
-                if seen is None:
-                    raise UnknownKey(key_id)
-            refusal = _refusal(seen, minimum, now_ms)
-            if refusal is not None:
-                return HoldOutcome(hold=None, key=seen, remaining_before=seen.remaining, refusal=refusal)
-            outcome = await _pg_hold_once(db, seen, wanted, request_id, now_ms, hold_id)
-            if outcome is not None:
-                return outcome
-            seen = None
-        # A key this busy: wait for its row lock instead of racing again.
+    if not db.is_postgresql:
+        # Two writes and no read (module docstring): ``seen`` would save nothing.
+
+        async def run_sqlite(tx: Tx) -> HoldOutcome:
+            return await _sqlite_hold(tx, key_id, wanted, minimum, request_id, now_ms, hold_id)
+
+        return await db.run(run_sqlite, write=True)
+
+    # §3.1: a single conditional UPDATE, retried with the newer budget when it changed.
+    for _ in range(_PG_HOLD_ATTEMPTS):
+        if seen is None or seen.key_id != key_id:
+            seen = await get_key(db, key_id)
+            if seen is None:
+                raise UnknownKey(key_id)
+        refusal = _refusal(seen, minimum, now_ms)
+        if refusal is not None:
+            return HoldOutcome(hold=None, key=seen, remaining_before=seen.remaining, refusal=refusal)
+        outcome = await _pg_hold_once(db, seen, wanted, request_id, now_ms, hold_id)
+        if outcome is not None:
+            return outcome
+        seen = None
+    # A key this busy: wait for its row lock instead of racing again.
 
     async def run(tx: Tx) -> HoldOutcome:
         key = await lock_key(tx, key_id)
@@ -407,6 +488,33 @@ async def _settle(
     return SettleOutcome(status, charged, charge - charged, key, finished, tx_hash=tx_hash, cumulative=cumulative)
 
 
+async def _sqlite_settle(
+    tx: Tx, hold_id: str, charge: int, now_ms: int, transfer: LedgerTransfer | None, receipt: ReceiptRow | None
+) -> SettleOutcome:
+    """Settlement in SQLite's write transaction: the common case in a few writes, everything
+    else by :func:`_settle`."""
+    read = None
+    affordable = _UNLIMITED
+    if transfer is not None:
+        read = await ledger.read_transfer(tx, transfer)
+        if read is None:  # not a transfer the short path does (a payer paying itself)
+            return await _settle(tx, hold_id, charge, now_ms, transfer, receipt)
+        affordable = read.affordable
+    row = await tx.one(_SQLITE_SETTLE, hold_id=hold_id, charge=charge, affordable=affordable, now=now_ms)
+    if row is None:  # nothing written: let the general path tell the case
+        return await _settle(tx, hold_id, charge, now_ms, transfer, receipt)
+    finished = _hold_from_row(row)
+    charged: int = row["charged"]
+    tx_hash = None
+    if read is not None and charged > 0:
+        tx_hash = await ledger.complete(tx, read, charged, now_ms)
+    key = await _change_key(tx, finished.key_id, used=charged, reserved=-finished.amount)
+    cumulative = None
+    if receipt is not None and receipt.final_amount == charged:  # the receipt describes this outcome
+        cumulative = await receipts.insert_in(tx, receipt)
+    return SettleOutcome("settled", charged, charge - charged, key, finished, tx_hash=tx_hash, cumulative=cumulative)
+
+
 async def settle_hold(
     db: Database,
     hold_id: str,
@@ -436,6 +544,8 @@ async def settle_hold(
         # Not 'held' (or no such hold): the general transaction tells which case it is.
 
     async def run(tx: Tx) -> SettleOutcome:
+        if tx.dialect == "sqlite":
+            return await _sqlite_settle(tx, hold_id, charge, now_ms, transfer, receipt)
         return await _settle(tx, hold_id, charge, now_ms, transfer, receipt)
 
     return await db.run(run, write=True)

@@ -102,3 +102,13 @@ async def second_store(target: Target, store: Store) -> AsyncIterator[Store]:
     opened = await target.open()
     yield opened
     await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Store]:
+    """A Store on an empty, migrated SQLite file only (for what is SQLite's alone)."""
+    path = tmp_path / "gateway.db"
+    shutil.copyfile(sqlite_template, path)
+    opened = await Store.open(f"sqlite:///{path}")
+    yield opened
+    await opened.close()

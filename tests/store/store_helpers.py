@@ -4,12 +4,14 @@ directories have no ``__init__.py``)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from gateway_core.store import KeyRecord, Store
+from gateway_core.store import KeyRecord, Store, direct
 
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = 1_767_225_600_000  # ms
@@ -59,3 +61,18 @@ def make_key(key_id: str = "k1", *, limit: int = 1000, wallet: str = WALLET, **f
     }
     values.update(fields)
     return KeyRecord(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def sqlite_statements(store: Store) -> Iterator[list[str]]:
+    """The first word of every statement the SQLite store runs meanwhile on the event loop's
+    thread (where each operation runs unless another process holds the lock)."""
+    runner = store._db._direct
+    assert isinstance(runner, direct.SqliteRunner)
+    connection = runner._inline_connection()
+    seen: list[str] = []
+    connection.set_trace_callback(lambda sql: seen.append(sql.split(None, 1)[0]))
+    try:
+        yield seen
+    finally:
+        connection.set_trace_callback(None)

@@ -7,18 +7,20 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import Boolean, Integer, String, bindparam, func, literal, select
+from sqlalchemy import Boolean, Integer, Select, String, bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.sqlite import aiosqlite
+from sqlalchemy.engine import Dialect
 from store_helpers import POSTGRES_URL, postgres_dsn
 
 from gateway_core.store import Store, database, direct
 from gateway_core.store.database import Database
 from gateway_core.store.prepared import Prepared, Tx
-from gateway_core.store.schema import compose_keys, response_records
+from gateway_core.store.schema import Uint256, compose_keys, ledger_accounts, response_records
 
 pytestmark = pytest.mark.anyio
 
@@ -56,6 +58,55 @@ def test_prepared_binds_by_name_in_the_driver_order(dialect: object) -> None:
     args = compiled.args({"now": 5, "wallet": "0xab", "unused": 1})
     # The literal keeps its value; "now" appears once per placeholder (twice with "?").
     assert [a for a in args if a != 5] == ["0xab", "api"] and args.count(5) in (1, 2)
+
+
+_BIG = 2**200 + 1  # a Uint256 value: text on SQLite, Decimal for asyncpg
+
+
+_ADDRESS = select(ledger_accounts.c.address)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(
+    ("statement", "params", "args"),
+    [
+        pytest.param(_ADDRESS, {}, [], id="no-parameters"),
+        pytest.param(
+            _ADDRESS.where(ledger_accounts.c.balance == bindparam("balance", type_=Uint256)),
+            {"balance": _BIG},
+            [_BIG],
+            id="one-converted",
+        ),
+        pytest.param(
+            _ADDRESS.where(
+                ledger_accounts.c.balance == bindparam("balance", type_=Uint256),
+                ledger_accounts.c.address == bindparam("address", type_=String),
+                ledger_accounts.c.network == "net",
+                ledger_accounts.c.spender_allowance == bindparam("allowance", type_=Uint256),
+            ),
+            {"balance": _BIG, "address": "0xab", "allowance": None},
+            [_BIG, "0xab", "net", None],
+            id="several-a-literal-and-null",
+        ),
+    ],
+)
+def test_prepared_picks_and_converts_parameters_in_order(
+    dialect: Dialect, statement: Select[Any], params: dict[str, object], args: list[object]
+) -> None:
+    compiled = Prepared(statement).compiled(dialect)
+    driver = [Uint256().process_bind_param(v, dialect) if isinstance(v, int) else v for v in args]
+    # Types too: a Decimal equals the int it was made from.
+    assert [(type(v), v) for v in compiled.args(params)] == [(type(v), v) for v in driver]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_prepared_converts_result_columns_that_need_it(dialect: Dialect) -> None:
+    compiled = Prepared(select(ledger_accounts.c.address, ledger_accounts.c.balance)).compiled(dialect)
+    stored = Uint256().process_bind_param(_BIG, dialect)
+    assert compiled.row(("0xab", stored)) == {"address": "0xab", "balance": _BIG}
+    assert compiled.row(("0xab", None)) == {"address": "0xab", "balance": None}
+    with pytest.raises(ValueError):
+        compiled.row(("0xab",))  # a row of another statement
 
 
 async def test_a_sqlite_operation_may_await_only_its_statements(tmp_path: object) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import random
 
 import pytest
-from store_helpers import NOW, make_key
+from store_helpers import NOW, make_key, sqlite_statements
 
 from gateway_core.store import KeyRecord, Store, UnknownKey, holds
 
@@ -196,3 +196,17 @@ async def test_concurrent_holds_from_one_stale_view_never_exceed_the_budget(
     granted = await asyncio.gather(*(one(i) for i in range(60)))
     key = await _key(store)
     assert sum(granted) == key.budget_reserved == 1000
+
+
+async def test_sqlite_hold_writes_without_reading_the_key_first(sqlite_store: Store) -> None:
+    """The hold is inserted from the key row and reserved on it; only a refusal reads the key,
+    to tell which refusal it is."""
+    await sqlite_store.create_key(make_key("k1", limit=100))
+    with sqlite_statements(sqlite_store) as held:
+        outcome = await sqlite_store.hold("k1", 60, 1, "req_1", NOW)
+    with sqlite_statements(sqlite_store) as refused:
+        refusal = await sqlite_store.hold("k1", 60, 50, "req_2", NOW)
+    assert outcome.hold is not None and (outcome.hold.amount, outcome.remaining_before) == (60, 100)
+    assert (refusal.hold, refusal.refusal, refusal.remaining_before) == (None, "budget_exhausted", 40)
+    assert held == ["BEGIN", "INSERT", "UPDATE", "COMMIT"]
+    assert refused == ["BEGIN", "INSERT", "SELECT", "COMMIT"]

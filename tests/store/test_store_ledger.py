@@ -6,9 +6,10 @@ import asyncio
 import re
 
 import pytest
-from store_helpers import ASSET, MERCHANT, NETWORK, OTHER_WALLET, WALLET
+from store_helpers import ASSET, MERCHANT, NETWORK, OTHER_WALLET, WALLET, sqlite_statements
 
-from gateway_core.store import UINT256_MAX, LedgerAccount, LedgerTransfer, Store
+from gateway_core.store import UINT256_MAX, LedgerAccount, LedgerTransfer, Store, ledger
+from gateway_core.store.prepared import Tx
 
 pytestmark = pytest.mark.anyio
 
@@ -159,3 +160,49 @@ async def test_transfer_to_self_only_spends_allowance(store: Store) -> None:
     assert (await store.ledger_transfer(_transfer(30, to_address=WALLET, allowance="permit2"))).ok
     account = await store.ledger_account(NETWORK, ASSET, WALLET)
     assert (account.balance, account.permit2_allowance) == (50, 10)
+
+
+async def test_zero_transfer_between_addresses_without_accounts(store: Store) -> None:
+    outcome = await store.ledger_transfer(_transfer(0, from_address=OTHER_WALLET), now_ms=7)
+    assert outcome.ok
+    [record] = await store.ledger_transfers(NETWORK, ASSET, MERCHANT)
+    assert (record.tx_hash, record.from_address, record.amount) == (outcome.tx_hash, OTHER_WALLET, 0)
+    assert await store.ledger_account(NETWORK, ASSET, OTHER_WALLET) == LedgerAccount(NETWORK, ASSET, OTHER_WALLET)
+
+
+@pytest.mark.parametrize(
+    ("nonce", "statements"),
+    [
+        pytest.param(None, ["BEGIN", "SELECT", "UPDATE", "INSERT", "COMMIT"], id="no-nonce"),
+        pytest.param(NONCE, ["BEGIN", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT", "COMMIT"], id="nonce"),
+    ],
+)
+async def test_sqlite_transfer_reads_both_accounts_once_and_writes_them_once(
+    sqlite_store: Store, nonce: str | None, statements: list[str]
+) -> None:
+    await sqlite_store.ledger_fund(NETWORK, ASSET, WALLET, 100, False, True)
+    await sqlite_store.ledger_fund(NETWORK, ASSET, MERCHANT, 1, False, False)
+    with sqlite_statements(sqlite_store) as seen:
+        outcome = await sqlite_store.ledger_transfer(_transfer(30, nonce=nonce, allowance="spender"))
+    assert outcome.ok and seen == statements
+    payer = await sqlite_store.ledger_account(NETWORK, ASSET, WALLET)
+    assert (payer.balance, payer.spender_allowance) == (70, UINT256_MAX)
+    assert (await sqlite_store.ledger_account(NETWORK, ASSET, MERCHANT)).balance == 31
+
+
+async def test_sqlite_transfer_refuses_to_write_over_balances_it_did_not_read(sqlite_store: Store) -> None:
+    """The write restates the balances read: had the rows changed since (they cannot under
+    BEGIN IMMEDIATE), it fails and the transaction rolls back rather than overwrite them."""
+    await sqlite_store.ledger_fund(NETWORK, ASSET, WALLET, 100, False, False)
+    changed = LedgerAccount(NETWORK, ASSET, WALLET, balance=5)
+
+    async def stale_transfer(tx: Tx) -> str:
+        read = await ledger.read_transfer(tx, _transfer(30))
+        assert read is not None and read.affordable == 100
+        await ledger._save(tx, changed, 1)
+        return await ledger.complete(tx, read, 30, 2)
+
+    with pytest.raises(RuntimeError, match="changed under the lock"):
+        await sqlite_store._db.run(stale_transfer, write=True)
+    assert (await sqlite_store.ledger_account(NETWORK, ASSET, WALLET)).balance == 100
+    assert await sqlite_store.ledger_transfers(NETWORK, ASSET, WALLET) == []

@@ -7,9 +7,18 @@ import asyncio
 from dataclasses import replace
 
 import pytest
-from store_helpers import ASSET, MERCHANT, NETWORK, NOW, WALLET, make_key
+from store_helpers import ASSET, MERCHANT, NETWORK, NOW, WALLET, make_key, sqlite_statements
 
-from gateway_core.store import Cumulative, DuplicateRecord, Hold, LedgerTransfer, ReceiptRow, Store, UnknownHold
+from gateway_core.store import (
+    UINT256_MAX,
+    Cumulative,
+    DuplicateRecord,
+    Hold,
+    LedgerTransfer,
+    ReceiptRow,
+    Store,
+    UnknownHold,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -294,3 +303,66 @@ async def test_concurrent_settlements_number_their_receipts_exactly(store: Store
     assert snapshots[-1].total_amount == sum(o.charged for o in outcomes) == sum(range(1, 11)) + 20 * 10
     key = await store.get_key("k1")
     assert key is not None and (key.budget_used, key.budget_reserved) == (snapshots[-1].total_amount, 0)
+
+
+async def test_collection_from_a_payer_holding_more_than_a_bigint(store: Store) -> None:
+    """What the payer can pay is compared with the charge in SQL on SQLite: capped, not overflowing."""
+    await store.ledger_fund(NETWORK, ASSET, WALLET, UINT256_MAX, approve_permit2=False, approve_spender=True)
+    hold = await _held(store, 50)
+    outcome = await store.settle_hold(hold.hold_id, 40, NOW + 1, COLLECT)
+    assert (outcome.status, outcome.charged) == ("settled", 40)
+    payer = await store.ledger_account(NETWORK, ASSET, WALLET)
+    assert (payer.balance, payer.spender_allowance) == (UINT256_MAX - 40, UINT256_MAX)
+
+
+# BEGIN IMMEDIATE, and COMMIT; in between: flip the hold, (collect: the accounts read, moved,
+# recorded), move the amount on the key, bump the payer's totals and store the receipt.
+_LEDGER_SETTLE = ["BEGIN", "UPDATE", "UPDATE", "INSERT", "INSERT", "COMMIT"]
+_SANDBOX_SETTLE = ["BEGIN", "SELECT", "UPDATE", "UPDATE", "INSERT", "UPDATE", "INSERT", "INSERT", "COMMIT"]
+
+
+@pytest.mark.parametrize(
+    ("collect", "merchant_known", "statements"),
+    [
+        pytest.param(False, True, _LEDGER_SETTLE, id="ledger"),
+        pytest.param(True, True, _SANDBOX_SETTLE, id="sandbox"),
+        # The merchant's first collection creates its account (one upsert more).
+        pytest.param(True, False, [*_SANDBOX_SETTLE[:3], "INSERT", *_SANDBOX_SETTLE[3:]], id="sandbox-new-merchant"),
+    ],
+)
+async def test_sqlite_settlement_of_a_held_hold_writes_without_locking_reads(
+    sqlite_store: Store, collect: bool, merchant_known: bool, statements: list[str]
+) -> None:
+    store = sqlite_store
+    await store.ledger_fund(NETWORK, ASSET, WALLET, 1000, approve_permit2=False, approve_spender=True)
+    if merchant_known:
+        await store.ledger_fund(NETWORK, ASSET, MERCHANT, 5, approve_permit2=False, approve_spender=False)
+    hold = await _held(store, 50)
+    with sqlite_statements(store) as seen:
+        outcome = await store.settle_hold(
+            hold.hold_id, 30, NOW + 1, COLLECT if collect else None, receipt=_receipt(1, 30)
+        )
+    assert (outcome.status, outcome.charged, outcome.cumulative) == ("settled", 30, Cumulative(30, 27, 3, 1))
+    assert (outcome.key.budget_used, outcome.key.budget_reserved) == (30, 0)
+    assert outcome.hold == replace(hold, status="settled", charged=30, finished_at=NOW + 1)
+    assert seen == statements
+    merchant = await store.ledger_account(NETWORK, ASSET, MERCHANT)
+    assert merchant.balance == (30 if collect else 0) + (5 if merchant_known else 0)
+
+
+async def test_sqlite_settlement_the_payer_cannot_pay_writes_nothing_before_releasing(sqlite_store: Store) -> None:
+    """The hold only flips when the payer can pay; otherwise the general path releases it, in
+    the same transaction, as if the short path had not been tried."""
+    store = sqlite_store
+    await store.ledger_fund(NETWORK, ASSET, WALLET, 29, approve_permit2=False, approve_spender=True)
+    hold = await _held(store, 50)
+    with sqlite_statements(store) as seen:
+        outcome = await store.settle_hold(hold.hold_id, 30, NOW + 1, COLLECT, receipt=_receipt(1, 30))
+    assert (outcome.status, outcome.reason, outcome.cumulative) == (
+        "released_transfer_failed",
+        "insufficient_funds",
+        None,
+    )
+    assert seen.count("BEGIN") == 1 and seen[-1] == "COMMIT"
+    assert (await store.ledger_account(NETWORK, ASSET, WALLET)).balance == 29
+    assert await store.ledger_transfers(NETWORK, ASSET, WALLET) == []
