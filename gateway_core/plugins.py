@@ -19,9 +19,8 @@ import inspect
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pluggy
 from pydantic import ValidationError
 
@@ -40,6 +39,10 @@ from gateway_core.types import (
     UpstreamRequest,
     UpstreamResponse,
 )
+
+if TYPE_CHECKING:
+    # Only for hints: httpx is loaded when an in-process provider makes its pool.
+    import httpx
 
 __all__ = ["GatewayPluginManager", "PluginValidationError", "Provider", "ProviderHooks"]
 
@@ -148,10 +151,15 @@ class Provider:
     def configured(self) -> bool:
         return self.context.settings.is_configured()
 
+    @property
+    def in_process(self) -> bool:
+        """An offline provider answering in-process, unless a ``base_url`` points it at a real
+        server (how the contract suite drives ``sandbox`` over loopback)."""
+        return self.spec.transport is not None and not self.context.settings.base_url
+
     def local_transport(self) -> httpx.AsyncBaseTransport | None:
-        """The in-process transport of an offline provider, unless a ``base_url`` points it
-        at a real server (how the contract suite drives ``sandbox`` over loopback)."""
-        if self.spec.transport is None or self.context.settings.base_url:
+        """The in-process transport of an offline provider (:attr:`in_process`), else None."""
+        if self.spec.transport is None or not self.in_process:
             return None
         return self.spec.transport(self.context.settings)
 

@@ -14,15 +14,13 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
-import httpx
-
 from gateway_core import timing
 from gateway_core.accumulate import OutputAccumulator, output_events
 from gateway_core.errors import GatewayError, ProviderError, provider_error_to_gateway
 from gateway_core.payments import Receipt
 from gateway_core.pipeline import untranslatable
 from gateway_core.streaming import iter_frame_batches
-from gateway_core.transport import UpstreamStream, retry_before_first_byte
+from gateway_core.transport import UpstreamStream, retry_before_first_byte, transport_errors
 from gateway_core.types import Done, StreamDecoder, StreamEvent, UpstreamFrame, UpstreamRequest, Usage
 
 if TYPE_CHECKING:
@@ -106,7 +104,7 @@ class EventStream:
     def _mapped(self, exc: BaseException) -> BaseException:
         if isinstance(exc, ProviderError):
             return provider_error_to_gateway(exc)
-        if isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, transport_errors()):
             return self.pipeline.runtime.clients.map_failure(self.plan.provider, self.plan.call, exc)
         if isinstance(exc, Exception) and not isinstance(exc, GatewayError):
             return untranslatable(self.plan, exc)  # a decoder choked on what the upstream sent

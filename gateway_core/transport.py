@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
-
-import httpx
 
 from gateway_core import timing
 from gateway_core.errors import GatewayError, provider_error_to_gateway
@@ -22,14 +21,25 @@ from gateway_core.plugins import Provider
 from gateway_core.types import ProviderCall, UpstreamRequest, UpstreamResponse
 from gateway_core.upstream_http import OpenResponse, UpstreamPool, pool_for
 
-__all__ = ["MAX_ATTEMPTS", "UpstreamClients", "UpstreamStream", "retry_before_first_byte"]
+__all__ = ["MAX_ATTEMPTS", "UpstreamClients", "UpstreamStream", "retry_before_first_byte", "transport_errors"]
 
 #: Attempts per call when the failure is retryable (spec/chat.md §7).
 MAX_ATTEMPTS = 3
 _BACKOFF = (0.1, 0.3)
-# What a pool raises for a transport failure (upstream_http turns aiohttp's into these).
-_TRANSPORT_ERRORS = (httpx.HTTPError,)
 T = TypeVar("T")
+
+
+def transport_errors() -> tuple[type[Exception], ...]:
+    """What a pool raises for a transport failure: ``httpx.HTTPError`` (upstream_http turns
+    aiohttp's failures into those), for an ``except`` clause.
+
+    Looked up rather than imported: a gateway without in-process providers only loads httpx
+    (~3 MiB resident) once a call fails, and no httpx error can exist before httpx is loaded,
+    so an empty tuple (which catches nothing) is then exact. An ``except`` expression is only
+    evaluated when something is raised, so a successful call pays nothing for the look-up.
+    """
+    httpx = sys.modules.get("httpx")
+    return () if httpx is None else (httpx.HTTPError,)
 
 
 class UpstreamClients:
@@ -41,7 +51,10 @@ class UpstreamClients:
 
     def start(self, providers: list[Provider]) -> None:
         for provider in providers:
-            self.pool(provider)
+            # An in-process provider's pool (an httpx client: ~3 MiB of modules) is made on its
+            # first call instead; a network pool costs nothing to make now and keeps the first call fast.
+            if not provider.in_process:
+                self.pool(provider)
 
     def pool(self, provider: Provider) -> UpstreamPool:
         pool = self._pools.get(provider.name)
@@ -62,14 +75,14 @@ class UpstreamClients:
         started = time.perf_counter_ns()
         try:
             response = await self.pool(provider).open(request, read_timeout)
-        except _TRANSPORT_ERRORS as exc:
+        except transport_errors() as exc:
             raise _map(provider, call, None, b"", {}, exc) from exc
         finally:
             # Server-Timing ``upstream``: sending to the answer's head.
             timing.add("upstream", started)
         try:
             content = await response.read()
-        except _TRANSPORT_ERRORS as exc:
+        except transport_errors() as exc:
             raise _map(provider, call, None, b"", {}, exc) from exc
         finally:
             await response.aclose()
@@ -83,12 +96,12 @@ class UpstreamClients:
         which are frame-level and so cannot be socket read timeouts."""
         try:
             response = await self.pool(provider).open(request, None)
-        except _TRANSPORT_ERRORS as exc:
+        except transport_errors() as exc:
             raise _map(provider, call, None, b"", {}, exc) from exc
         if not 200 <= response.status < 300:
             try:
                 body = await response.read()
-            except _TRANSPORT_ERRORS:
+            except transport_errors():
                 body = b""
             finally:
                 await response.aclose()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +101,39 @@ def test_served_responses_are_timed_from_the_first_byte(tmp_path: Path, args: li
     # Stamped by the server: the wait between reading and handling is never exactly 0.
     assert models["queue"] > 0 and chat["queue"] > 0
     assert chat["total"] >= max(v for k, v in chat.items() if k != "total")
+
+
+# Runs ``gateway serve`` up to a started app (lifespan entered, store open) and prints the
+# modules then loaded; uvicorn.run is replaced so nothing binds a port.
+_LOADED_AT_SERVE = """
+import asyncio, sys
+import uvicorn
+from gateway_core.cli import main
+
+async def start(app):
+    async with app.router.lifespan_context(app):
+        print(" ".join(sorted(sys.modules)))
+
+uvicorn.run = lambda app, **kwargs: asyncio.run(start(app))
+raise SystemExit(main(["serve", "--port", "1", "--workers", "1"]))
+"""
+
+
+def test_a_served_gateway_without_in_process_calls_never_loads_httpx(tmp_path: Path) -> None:
+    # The bench's configuration (bench/servers.py): SQLite, the openai plugin, a migrated store.
+    # Upstream calls go over aiohttp, so httpx (~1.5 MiB live) is loaded only for an in-process
+    # provider's first call, a remote x402 facilitator, or a failure handed to gateway_map_error.
+    env = _env(tmp_path)
+    env |= {
+        "GATEWAY_PLUGINS": "openai",
+        "GATEWAY_PROVIDER_OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "GATEWAY_PROVIDER_OPENAI_API_KEY": "test-key",
+    }
+    mint_test_key(env["GATEWAY_STORE_URL"], KEY_SECRET)
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED_AT_SERVE], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert "gateway_openai" in loaded  # the probe did start the configured gateway
+    assert not {name for name in loaded if name == "httpx" or name.startswith("httpx.")}

@@ -6,10 +6,10 @@ upstream does specially and returns ``None`` for the rest.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import orjson
 
 from gateway_core.errors import ProviderError
@@ -43,13 +43,21 @@ def error_message(body: bytes) -> str | None:
     return None
 
 
-# Transport failures, most specific first (httpx's hierarchy: timeouts are TransportErrors).
-_EXCEPTION_TABLE: tuple[tuple[type[BaseException], int | None, str], ...] = (
-    (httpx.TimeoutException, 408, "Provider request timed out"),
-    (httpx.RemoteProtocolError, None, "Provider closed the connection unexpectedly"),
-    (httpx.ConnectError, None, "Could not connect to the provider"),
-    (httpx.TransportError, None, "Provider connection failed"),
-)
+@functools.cache
+def _exception_table() -> tuple[tuple[type[BaseException], int | None, str], ...]:
+    """Transport failures, most specific first (httpx's hierarchy: timeouts are TransportErrors).
+
+    Built on the first transport failure: httpx is imported here only then, as
+    :func:`gateway_core.upstream_http.as_httpx_error` does, so a healthy gateway never loads it.
+    """
+    import httpx
+
+    return (
+        (httpx.TimeoutException, 408, "Provider request timed out"),
+        (httpx.RemoteProtocolError, None, "Provider closed the connection unexpectedly"),
+        (httpx.ConnectError, None, "Could not connect to the provider"),
+        (httpx.TransportError, None, "Provider connection failed"),
+    )
 
 
 @hookimpl(trylast=True)
@@ -62,7 +70,7 @@ def gateway_map_error(
     exception: BaseException | None,
 ) -> ProviderError | None:
     if status is None:
-        for kind, mapped_status, message in _EXCEPTION_TABLE:
+        for kind, mapped_status, message in _exception_table():
             if isinstance(exception, kind):
                 return ProviderError(mapped_status, message)
         return ProviderError(None, "Provider connection failed")

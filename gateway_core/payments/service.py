@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import httpx
 from x402.schemas import SupportedResponse
 
 from gateway_core.errors import GatewayError
@@ -233,6 +232,10 @@ async def open_payments(settings: GatewaySettings, store: Store) -> Payments:
         chains = {row.chain_id: row}
     else:
         assert x402.facilitator_url is not None
+        # Imported here: only a remote facilitator needs an HTTP client (sandbox mode, the
+        # default, does without httpx's ~3 MiB of modules).
+        import httpx
+
         client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         facilitator = HttpFacilitator(x402.facilitator_url, headers=x402.facilitator_headers, http_client=client)
         chains = {row.chain_id: row for row in x402.chains}

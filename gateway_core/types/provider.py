@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
+
+if TYPE_CHECKING:
+    # Only for hints (the dataclass never evaluates them): a gateway without in-process
+    # providers need not load httpx.
+    import httpx
 
 __all__ = ["OperationSupport", "ProviderContext", "ProviderSettings", "ProviderSpec"]
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from gateway_core.hookspecs import hookimpl
 from gateway_core.types import (
@@ -21,7 +19,9 @@ from gateway_core.types import (
 )
 
 from . import wire
-from .echo_server import EchoTransport
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "SandboxSettings",
@@ -43,6 +43,10 @@ class SandboxSettings(ProviderSettings):
 
 
 def _transport(settings: ProviderSettings) -> httpx.AsyncBaseTransport:
+    # Imported on use: the echo server is an httpx transport, and the sandbox is registered in
+    # every gateway, most of which never call it and need not load httpx.
+    from .echo_server import EchoTransport
+
     media_part_tokens = settings.media_part_tokens if isinstance(settings, SandboxSettings) else 1000
     return EchoTransport(media_part_tokens)
 

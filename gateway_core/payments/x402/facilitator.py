@@ -18,15 +18,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
-import httpx
 from pydantic import ValidationError
-from x402.http import AuthHeaders, FacilitatorConfig, HTTPFacilitatorClient
 from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse
 from x402.schemas.helpers import matches_network_pattern
 
 from gateway_core.payments.x402.errors import FacilitatorUnavailable
+
+if TYPE_CHECKING:
+    # Imported where a remote facilitator is made (HttpFacilitator): httpx and the package's
+    # HTTP client cost a few MiB that the sandbox facilitator never needs.
+    import httpx
+    from x402.http import AuthHeaders
 
 __all__ = [
     "SETTLE_ATTEMPTS",
@@ -69,6 +73,8 @@ class _StaticHeaders:
         self._headers = dict(headers)
 
     def get_auth_headers(self) -> AuthHeaders:
+        from x402.http import AuthHeaders  # loaded by HttpFacilitator already
+
         return AuthHeaders(verify=dict(self._headers), settle=dict(self._headers), supported=dict(self._headers))
 
 
@@ -89,6 +95,9 @@ class HttpFacilitator:
         settle_timeout: float = SETTLE_TIMEOUT,
         supported_timeout: float = VERIFY_TIMEOUT,
     ) -> None:
+        import httpx  # see the TYPE_CHECKING block
+        from x402.http import FacilitatorConfig, HTTPFacilitatorClient
+
         self.url = url.rstrip("/")
         self._headers = dict(headers or {})
         self._owns_http = http_client is None
@@ -110,6 +119,8 @@ class HttpFacilitator:
             await self._http.aclose()
 
     async def supported(self) -> SupportedResponse:
+        import httpx  # loaded by __init__ already
+
         try:
             async with asyncio.timeout(self._supported_timeout):
                 response = await self._http.get(f"{self.url}/supported", headers=self._headers)
@@ -127,6 +138,8 @@ class HttpFacilitator:
 
     @staticmethod
     async def _call(call: Awaitable[_T], seconds: float, name: str) -> _T:
+        import httpx  # loaded by __init__ already
+
         try:
             async with asyncio.timeout(seconds):
                 return await call
