@@ -79,7 +79,10 @@ class FastRoutes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = None
         if scope["type"] == "http":
-            endpoint = self._table.get((scope["method"], scope["path"]))
+            path, root = scope["path"], scope.get("root_path")
+            if root and path.startswith(root):
+                path = path[len(root) :]  # as the router matches behind a mount point
+            endpoint = self._table.get((scope["method"], path))
         if endpoint is None:
             await self.app(scope, receive, send)
             return

@@ -68,7 +68,9 @@ class UpstreamPool(Protocol):
 def _body_and_headers(request: UpstreamRequest) -> tuple[bytes | None, dict[str, str]]:
     headers = dict(request.headers)
     if request.json is not None:
-        headers.setdefault("content-type", "application/json")
+        # A plugin's own Content-Type (any spelling) wins, as it did with httpx.
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["content-type"] = "application/json"
         return orjson.dumps(request.json), headers
     return request.content, headers
 
@@ -252,8 +254,12 @@ def as_httpx_error(exc: BaseException) -> httpx.TransportError:
         kind = httpx.RemoteProtocolError
     elif isinstance(exc, aiohttp.InvalidURL):
         kind = httpx.UnsupportedProtocol
+    elif isinstance(exc, aiohttp.ClientConnectionResetError):
+        kind = httpx.WriteError  # writing to a connection that is closing
     elif isinstance(exc, aiohttp.ClientOSError):
         kind = httpx.ReadError
+    elif isinstance(exc, aiohttp.ClientConnectionError):
+        kind = httpx.NetworkError
     else:
         kind = httpx.TransportError
     return kind(message)

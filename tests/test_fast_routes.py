@@ -357,3 +357,38 @@ async def test_paths_outside_the_table_still_go_through_fastapi() -> None:
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
     assert wrong_method.headers["allow"] == "POST"
     assert gateway.fast_calls == []
+
+
+@pytest.mark.anyio
+async def test_behind_a_root_path_the_path_below_it_is_looked_up() -> None:
+    # Mounted under a prefix (uvicorn --root-path), scope["path"] carries the prefix; the
+    # router matches what is below it, and so does the table.
+    called: list[str] = []
+
+    async def endpoint(request: Request) -> Response:
+        called.append(request.url.path)
+        return Response(b"fast")
+
+    async def fallback(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("the fast route was not taken")
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    middleware = FastRoutes(fallback, {("GET", "/health"): endpoint})
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/gw/health",
+        "root_path": "/gw",
+        "headers": [],
+        "query_string": b"",
+    }
+    await middleware(scope, receive, send)
+    assert called == ["/gw/health"]
+    assert sent[-1]["body"] == b"fast"

@@ -303,6 +303,18 @@ async def test_default_and_request_headers_json_body_and_params_are_sent() -> No
     assert orjson.loads(exchange.body) == payload
 
 
+async def test_a_plugins_own_content_type_for_a_json_body_wins_in_any_spelling() -> None:
+    request = UpstreamRequest("POST", "/x", headers={"Content-Type": "application/vnd.acme+json"}, json={"a": 1})
+    async with RawServer() as server:
+        pool = _pool(server.url)
+        try:
+            await _call(pool, request)
+        finally:
+            await pool.aclose()
+    (exchange,) = server.exchanges
+    assert exchange.header("content-type") == ["application/vnd.acme+json"]
+
+
 async def test_raw_content_is_sent_as_is() -> None:
     request = UpstreamRequest("PUT", "/blob", headers={"content-type": "application/octet-stream"}, content=b"\x00\xff")
     async with RawServer() as server:
@@ -577,8 +589,8 @@ _REQUEST_INFO = aiohttp.RequestInfo(_URL, "POST", CIMultiDictProxy(CIMultiDict()
         pytest.param(aiohttp.InvalidUrlClientError("/chat"), httpx.UnsupportedProtocol, id="invalid-url-client"),
         pytest.param(aiohttp.ClientOSError(104, "reset"), httpx.ReadError, id="os-error"),
         # No closer httpx class: the base, which gateway_map_error's fallback still handles.
-        pytest.param(aiohttp.ClientConnectionResetError("closing"), httpx.TransportError, id="connection-reset"),
-        pytest.param(aiohttp.ClientConnectionError("closed"), httpx.TransportError, id="connection-error"),
+        pytest.param(aiohttp.ClientConnectionResetError("closing"), httpx.WriteError, id="connection-reset"),
+        pytest.param(aiohttp.ClientConnectionError("closed"), httpx.NetworkError, id="connection-error"),
     ],
 )
 def test_as_httpx_error_most_specific_class_wins(failure: BaseException, expected: type[httpx.TransportError]) -> None:
