@@ -172,9 +172,14 @@ def receipt_frame(receipt: Mapping[str, Any], *, chat: bool) -> dict[str, Any]:
 
 
 def _camel(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    # Exact types first: receipts are plain dicts, lists and scalars, and the ABC check on
+    # every leaf was a third of rendering the header.
+    if kind is str or kind is int or kind is float or value is None:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {_camel_key(key): _camel(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or isinstance(value, list | tuple):
         return [_camel(item) for item in value]
     return value
 

@@ -10,14 +10,20 @@ from gateway_core.payments import Receipt
 from gateway_core.pipeline import CallPlan
 from gateway_core.runtime import Runtime
 
-__all__ = ["call_headers", "resource_url"]
+__all__ = ["call_headers", "request_path", "resource_url"]
+
+
+def request_path(request: Request) -> str:
+    """``request.url.path`` without building the URL object (parsing it is ~10 µs a call):
+    the scope's path with the characters Starlette escapes there escaped the same way."""
+    return str(request.scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
 def resource_url(request: Request, runtime: Runtime) -> str:
     """The public URL of the request: the x402 ``resource`` and the receipt's."""
-    query = request.url.query
+    query = bytes(request.scope.get("query_string", b"")).decode()
     origin = public_origin(request.scope, runtime.settings.public_url)
-    return origin + request.url.path + (f"?{query}" if query else "")
+    return origin + request_path(request) + (f"?{query}" if query else "")
 
 
 def call_headers(plan: CallPlan, attempts: int, receipt: Receipt | None = None) -> dict[str, str]:

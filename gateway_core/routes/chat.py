@@ -16,7 +16,7 @@ from gateway_core.errors import GatewayError
 from gateway_core.http import request_id_of
 from gateway_core.pipeline import CallRequest
 from gateway_core.routes._body import read_json_body
-from gateway_core.routes._call import call_headers, resource_url
+from gateway_core.routes._call import call_headers, request_path, resource_url
 from gateway_core.routes._json import json_response
 from gateway_core.runtime import Runtime
 from gateway_core.stream_run import EventStream
@@ -80,7 +80,7 @@ async def chat_completions(request: Request) -> Response:
         custom_params=chat.custom_params,
         max_payment_amount_wei=chat.max_payment_amount_wei,
         method=request.method,
-        path=request.url.path,
+        path=request_path(request),
         resource_url=resource_url(request, runtime),
     )
     pipeline = runtime.pipeline

@@ -35,7 +35,7 @@ from gateway_core.responses import (
     usage_body,
 )
 from gateway_core.routes._body import read_json_body
-from gateway_core.routes._call import call_headers, resource_url
+from gateway_core.routes._call import call_headers, request_path, resource_url
 from gateway_core.routes._json import json_response
 from gateway_core.routes.keys import store_errors
 from gateway_core.routes.responses_background import BackgroundRun
@@ -160,7 +160,7 @@ async def create_response(request: Request) -> Response:
         custom_params=responses.custom_params,
         max_payment_amount_wei=responses.max_payment_amount_wei,
         method=request.method,
-        path=request.url.path,
+        path=request_path(request),
         resource_url=resource_url(request, runtime),
     )
     plan = await pipeline.prepare(call_request)
