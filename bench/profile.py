@@ -85,6 +85,7 @@ async def _measure(args: argparse.Namespace, plan: Plan, workload: Workload, pid
     latencies, timings = await _sequential(workload, args.requests)
     print(f"non-stream c=1: p50 {percentile(latencies, 50) * 1e3:.3f} ms, p99 {percentile(latencies, 99) * 1e3:.3f} ms")
     print("Server-Timing medians (ms): " + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in timings.items()))
+    print("Server-Timing p99 (ms): " + ", ".join(f"{k} {percentile(v, 99):.3f}" for k, v in timings.items()))
     spy = None
     if args.py_spy is not None and not args.profile_streams:
         spy = _start_py_spy(args.py_spy, pid, args.seconds)
