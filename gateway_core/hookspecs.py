@@ -312,8 +312,11 @@ def gateway_map_error(
     """Translate an upstream failure into a :class:`~gateway_core.errors.ProviderError`.
 
     Called for a non-2xx answer (``status`` and ``body`` set) and for a transport failure
-    (``status`` is ``None``, ``exception`` is the ``httpx`` error: connection reset, DNS, TLS,
-    timeout). Stops at the first non-``None`` result; the built-in fallback (``trylast``)
+    (``status`` is ``None``, ``exception`` is an ``httpx`` exception: ``ConnectError`` (refused,
+    DNS, TLS), ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError`` (closed or garbled
+    mid-answer), ``ReadError``/``WriteError``/``NetworkError`` (reset), ``UnsupportedProtocol``
+    (a bad URL). The core's network client is aiohttp; its failures are handed over as these
+    httpx classes, so a mapping written against httpx's hierarchy keeps working). Stops at the first non-``None`` result; the built-in fallback (``trylast``)
     maps any status with a message taken from common error-body shapes, so an impl only
     handles what its provider does specially (a ``content_filter`` code, a
     ``context_length_exceeded``, an overload status that should be retried). The core then
