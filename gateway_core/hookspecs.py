@@ -316,11 +316,13 @@ def gateway_map_error(
     DNS, TLS), ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError`` (closed or garbled
     mid-answer), ``ReadError``/``WriteError``/``NetworkError`` (reset), ``UnsupportedProtocol``
     (a bad URL). The core's network client is aiohttp; its failures are handed over as these
-    httpx classes, so a mapping written against httpx's hierarchy keeps working). Stops at the first non-``None`` result; the built-in fallback (``trylast``)
-    maps any status with a message taken from common error-body shapes, so an impl only
-    handles what its provider does specially (a ``content_filter`` code, a
-    ``context_length_exceeded``, an overload status that should be retried). The core then
-    maps the result to the client's error with spec/models.md §2.3.
+    httpx classes, so a mapping written against httpx's hierarchy keeps working).
+
+    Stops at the first non-``None`` result; the built-in fallback (``trylast``) maps any status
+    with a message taken from common error-body shapes, so an impl only handles what its
+    provider does specially (a ``content_filter`` code, a ``context_length_exceeded``, an
+    overload status that should be retried). The core then maps the result to the client's
+    error with spec/models.md §2.3.
 
     :param call: the call that failed (``None`` for job polling).
     :param provider: the instance.

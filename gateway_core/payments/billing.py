@@ -12,7 +12,7 @@ import orjson
 from gateway_core.errors import GatewayError
 from gateway_core.payments.gate import PaymentRequest, Receipt
 from gateway_core.payments.pricing import Metered, PricingError, is_quotable, largest_output_cap, max_cost
-from gateway_core.payments.receipts import build_receipt, new_receipt_id
+from gateway_core.payments.receipts import build_receipt, new_receipt_id, with_cumulative
 from gateway_core.store import Cumulative, ReceiptRow, Store, StoreUnavailable
 
 __all__ = ["PendingReceipt", "Quote", "ReceiptBook", "lowered_cap", "quote", "store_unavailable"]
@@ -79,20 +79,21 @@ class PendingReceipt:
     settlement it describes), :meth:`finish` renders it once the store returned the totals."""
 
     row: ReceiptRow
-    _render: Callable[[dict[str, int]], dict[str, Any]]
+    _stored: dict[str, Any]  # the §8.1 body without its running totals
     _headers: dict[str, str]
     _chat: bool
 
     def finish(self, totals: Cumulative, headers: dict[str, str] | None = None) -> Receipt:
         """The receipt's forms with the payer's totals; ``headers`` replace those given to
         :meth:`ReceiptBook.prepare` (when they depend on how the settlement went)."""
-        full = self._render(
+        full = with_cumulative(
+            self._stored,
             {
                 "total_amount_wei": totals.total_amount,
                 "provider_amount_wei": totals.provider_amount,
                 "platform_fee_wei": totals.platform_fee,
                 "receipt_count": totals.receipt_count,
-            }
+            },
         )
         return Receipt(full, self._headers if headers is None else headers, chat=self._chat)
 
@@ -126,27 +127,25 @@ class ReceiptBook:
         receipt_id = new_receipt_id()
         settled_at = int(self._clock() * 1000) if settled_at_ms is None else settled_at_ms
 
-        def body(cumulative: dict[str, int]) -> dict[str, Any]:
-            return build_receipt(
-                receipt_id=receipt_id,
-                action=request.action,
-                resource=request.resource_url,
-                user_address=payer,
-                payment_method=payment_method,
-                metered=metered,
-                charged=charged,
-                usage_source=usage_source,
-                network=network,
-                settlement_status=settlement_status,
-                tx_hash=tx_hash,
-                payment_intent_id=payment_intent_id,
-                settled_at_ms=settled_at,
-                cumulative=cumulative,
-            )
-
         # The stored body has no running totals: they are computed in the insert's own
-        # transaction (the sum over the payer's receipts, this one included) and kept beside it.
-        stored = body(dict.fromkeys(_TOTALS, 0))
+        # transaction (the sum over the payer's receipts, this one included) and kept beside it;
+        # :meth:`PendingReceipt.finish` adds them.
+        stored = build_receipt(
+            receipt_id=receipt_id,
+            action=request.action,
+            resource=request.resource_url,
+            user_address=payer,
+            payment_method=payment_method,
+            metered=metered,
+            charged=charged,
+            usage_source=usage_source,
+            network=network,
+            settlement_status=settlement_status,
+            tx_hash=tx_hash,
+            payment_intent_id=payment_intent_id,
+            settled_at_ms=settled_at,
+            cumulative=dict.fromkeys(_TOTALS, 0),
+        )
         del stored["cumulative"]
         row = ReceiptRow(
             receipt_id=receipt_id,
@@ -160,7 +159,7 @@ class ReceiptBook:
             body_json=orjson.dumps(stored).decode(),
             created_at=settled_at,
         )
-        return PendingReceipt(row, body, headers or {}, chat)
+        return PendingReceipt(row, stored, headers or {}, chat)
 
     async def issue(
         self,

@@ -29,6 +29,7 @@ __all__ = [
     "new_receipt_id",
     "receipt_frame",
     "receipt_header",
+    "with_cumulative",
 ]
 
 # §8.2: above this many characters of encoded value, the header drops the itemization.
@@ -106,11 +107,15 @@ def build_receipt(
     if payment_intent_id is not None:
         receipt["payment_intent_id"] = payment_intent_id
     receipt["settled_at"] = settled_at_ms
-    receipt["cumulative"] = {
-        **{name: str(cumulative[name]) for name in _CUMULATIVE_AMOUNTS},
-        "receipt_count": cumulative["receipt_count"],
-    }
-    return receipt
+    return with_cumulative(receipt, cumulative)
+
+
+def with_cumulative(receipt: Mapping[str, Any], cumulative: Mapping[str, int]) -> dict[str, Any]:
+    """``receipt`` (a §8.1 body without ``cumulative``) with the payer's running totals, the
+    last field: amounts as digit strings, ``receipt_count`` a number."""
+    totals: dict[str, Any] = {name: str(cumulative[name]) for name in _CUMULATIVE_AMOUNTS}
+    totals["receipt_count"] = cumulative["receipt_count"]
+    return {**receipt, "cumulative": totals}
 
 
 def _line_item(item: LineItem) -> dict[str, Any]:
