@@ -119,6 +119,10 @@ raise SystemExit(main(["serve", "--port", "1", "--workers", "1"]))
 """
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("gateway_openai") is None,
+    reason="serves the bench's configuration, which uses the openai plugin (pip install ./plugins/openai)",
+)
 def test_a_served_gateway_without_in_process_calls_never_loads_httpx(tmp_path: Path) -> None:
     # The bench's configuration (bench/servers.py): SQLite, the openai plugin, a migrated store.
     # Upstream calls go over aiohttp, so httpx (~1.5 MiB live) is loaded only for an in-process

@@ -239,12 +239,13 @@ async def test_sqlite_wal_stays_bounded_under_steady_writes(tmp_path: Path, monk
     store = await Store.open(f"sqlite:///{tmp_path / 'gateway.db'}")
     wal = tmp_path / "gateway.db-wal"
     try:
-        for n in range(1000):
+        for n in range(3000):
             await store.get_or_create_secret(f"secret-{n}", "x" * 3000)  # about a page each
             await asyncio.sleep(0)
-        # 1000 pages' worth were written through it; a checkpoint every 20 writes, its first
-        # pass beside the writers, lets it reach a few times that between restarts, no more.
-        assert wal.stat().st_size < 300 * 4096
+        # 3000 pages' worth were written through it. Between restarts it holds the writes of a
+        # checkpoint interval plus those made during the first pass beside the writers (up to
+        # ~900 seen with both CPUs saturated): bounded, not growing with the writes.
+        assert wal.stat().st_size < 1500 * 4096
     finally:
         await store.close()
 
