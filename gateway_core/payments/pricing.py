@@ -241,24 +241,23 @@ def _quote(
 ) -> int:
     if input_tokens < 0 or output_cap < 0:
         raise ValueError(f"token counts must be >= 0, got input {input_tokens}, cap {output_cap}")
-    items: list[LineItem] = []
+    # The sum of the line items :func:`meter` would make for these counts, without building
+    # them: every paid call is quoted before it runs (and maybe again for a lowered cap).
+    provider = 0
     if pricing.tokens:
         section = _choose(pricing.tokens, input_tokens)
-        entries = section.entries
+        entries, scale = section.entries, section.unit.scale
         if section.cost_only:
-            items += _token_lines(section, [("tokens", input_tokens + output_cap, entries["cost"])])
+            provider += _amount(input_tokens + output_cap, entries["cost"], scale)
         else:
+            if "input" in entries:
+                provider += _amount(input_tokens, entries["input"], scale)
             output_prices = [entries[name] for name in ("output", "reasoning") if name in entries]
-            items += _token_lines(
-                section,
-                [
-                    ("input_tokens", input_tokens, entries.get("input")),
-                    ("output_tokens", output_cap, max(output_prices, default=None)),
-                ],
-            )
+            if output_prices:
+                provider += _amount(output_cap, max(output_prices), scale)
     if metrics is not None or not pricing.tokens:
-        items += _media_items(pricing, metrics or {})
-    return _totals(pricing.subject, items, fee_bps).final_amount
+        provider += sum(item.amount_wei for item in _media_items(pricing, metrics or {}))
+    return provider + _fee(provider, fee_bps)
 
 
 # Parsed pricing by catalog row: a paid call prices its row two or three times (quote, cap,
@@ -444,9 +443,14 @@ def _ratio(price: Decimal) -> tuple[int, int]:
     return price.as_integer_ratio()
 
 
-def _totals(subject: str, items: Sequence[LineItem], fee_bps: int) -> Metered:
+def _fee(provider: int, fee_bps: int) -> int:
+    """The platform fee on ``provider`` atomic USDC, rounded up."""
     if fee_bps < 0:
         raise ValueError(f"fee_bps must be >= 0, got {fee_bps}")
+    return -(-provider * fee_bps // 10_000)
+
+
+def _totals(subject: str, items: Sequence[LineItem], fee_bps: int) -> Metered:
     provider = sum(item.amount_wei for item in items)
-    fee = -(-provider * fee_bps // 10_000)
+    fee = _fee(provider, fee_bps)
     return Metered(subject, tuple(items), provider, fee, provider + fee)

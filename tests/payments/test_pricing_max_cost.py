@@ -10,7 +10,8 @@ import pytest
 
 from gateway_core.catalog import Catalog
 from gateway_core.chat import normalize_chat_request, output_cap
-from gateway_core.payments.pricing import PricingError, is_quotable, largest_output_cap, max_cost
+from gateway_core.payments.pricing import PricingError, is_quotable, largest_output_cap, max_cost, meter
+from gateway_core.types import Usage
 from gateway_core.usage import estimate_input_tokens
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,3 +196,34 @@ def test_largest_output_cap_is_the_boundary(priced: dict[str, Any], fee_bps: int
 def test_is_quotable(priced: dict[str, Any] | str, metrics: dict[str, Any] | None, quotable: bool) -> None:
     resolved = shipped(priced) if isinstance(priced, str) else priced
     assert is_quotable(resolved, metrics) is quotable
+
+
+def test_max_cost_is_what_metering_those_counts_charges() -> None:
+    # max_cost sums the amounts without building line items; it must equal the final amount
+    # meter() bills for input = the estimate and output = the cap, whatever the pricing shape.
+    shapes = [
+        row(section(TOKENS, {"input": 0.25, "output": 1.5})),
+        row(section(TOKENS, {"input": 3, "output": 15, "reasoning": 20})),
+        row(section(TOKENS, {"output": 0.4})),
+        row(section(TOKENS, {"input": 0.1})),
+        row(section(TOKENS, {"cost": 0.7})),
+        row(
+            section(TOKENS, {"input": 1.25, "output": 10}, maxPromptTokens=200_000),
+            section(TOKENS, {"input": 2.5, "output": 15}, minPromptTokens=200_000),
+        ),
+        shipped("sandbox-echo"),
+    ]
+    rng = random.Random(6)
+    for priced in shapes:
+        for _ in range(60):
+            input_tokens, cap = rng.choice([0, 1, 7, 999, 250_001]), rng.choice([0, 1, 64, 4096, 100_000])
+            fee_bps = rng.choice([0, 1, 100, 250])
+            usage = Usage(prompt_tokens=input_tokens, completion_tokens=cap)
+            reasoning_priced = "reasoning" in str(priced)
+            metered = meter(priced, usage, fee_bps=fee_bps)
+            quoted = max_cost(priced, input_tokens, cap, fee_bps=fee_bps)
+            if reasoning_priced:
+                # Output is quoted at max(output, reasoning): at least what plain output bills.
+                assert quoted >= metered.final_amount
+            else:
+                assert quoted == metered.final_amount, (priced, input_tokens, cap, fee_bps)
