@@ -12,6 +12,7 @@ import ssl
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
@@ -192,6 +193,16 @@ def _pool(base_url: str | None, **settings: object) -> NetworkPool:
     return NetworkPool(ProviderSettings(base_url=base_url, **settings), connect_timeout=BOUND_S)
 
 
+@asynccontextmanager
+async def _opened(base_url: str | None, **settings: object) -> AsyncIterator[NetworkPool]:
+    """A pool for the test, closed however the test ends."""
+    pool = _pool(base_url, **settings)
+    try:
+        yield pool
+    finally:
+        await pool.aclose()
+
+
 async def _call(pool: NetworkPool, request: UpstreamRequest, read_timeout: float | None = BOUND_S) -> bytes:
     """Open, read the whole body, close."""
     response = await pool.open(request, read_timeout)
@@ -256,22 +267,16 @@ def _assert_multipart_arrived(content_type: str, body: bytes) -> None:
 )
 async def test_relative_url_is_joined_to_the_base_url_path(base_suffix: str, url: str) -> None:
     async with RawServer() as server:
-        pool = _pool(server.url + base_suffix)
-        try:
+        async with _opened(server.url + base_suffix) as pool:
             assert await _call(pool, UpstreamRequest("POST", url, json={})) == b"ok"
-        finally:
-            await pool.aclose()
     assert [e.path for e in server.exchanges] == ["/v1/chat/completions"]
 
 
 async def test_absolute_url_is_kept() -> None:
     async with RawServer() as server:
         # Joined to this base, the call would go to a closed port and fail.
-        pool = _pool(f"http://127.0.0.1:{_free_port()}/v1")
-        try:
+        async with _opened(f"http://127.0.0.1:{_free_port()}/v1") as pool:
             assert await _call(pool, UpstreamRequest("GET", server.url + "/elsewhere/files")) == b"ok"
-        finally:
-            await pool.aclose()
     (exchange,) = server.exchanges
     assert (exchange.method, exchange.path) == ("GET", "/elsewhere/files")
 
@@ -286,11 +291,8 @@ async def test_default_and_request_headers_json_body_and_params_are_sent() -> No
         params={"api-version": "2024-10-01", "q": "a b&c"},
     )
     async with RawServer() as server:
-        pool = _pool(server.url + "/v1", headers={"x-default": "d", "x-both": "default"})
-        try:
+        async with _opened(server.url + "/v1", headers={"x-default": "d", "x-both": "default"}) as pool:
             await _call(pool, request)
-        finally:
-            await pool.aclose()
     (exchange,) = server.exchanges
     assert exchange.method == "POST"
     assert exchange.path == "/v1/chat/completions"
@@ -306,11 +308,8 @@ async def test_default_and_request_headers_json_body_and_params_are_sent() -> No
 async def test_a_plugins_own_content_type_for_a_json_body_wins_in_any_spelling() -> None:
     request = UpstreamRequest("POST", "/x", headers={"Content-Type": "application/vnd.acme+json"}, json={"a": 1})
     async with RawServer() as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             await _call(pool, request)
-        finally:
-            await pool.aclose()
     (exchange,) = server.exchanges
     assert exchange.header("content-type") == ["application/vnd.acme+json"]
 
@@ -318,11 +317,8 @@ async def test_a_plugins_own_content_type_for_a_json_body_wins_in_any_spelling()
 async def test_raw_content_is_sent_as_is() -> None:
     request = UpstreamRequest("PUT", "/blob", headers={"content-type": "application/octet-stream"}, content=b"\x00\xff")
     async with RawServer() as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             await _call(pool, request)
-        finally:
-            await pool.aclose()
     (exchange,) = server.exchanges
     assert (exchange.method, exchange.body) == ("PUT", b"\x00\xff")
     assert exchange.header("content-type") == ["application/octet-stream"]
@@ -330,11 +326,8 @@ async def test_raw_content_is_sent_as_is() -> None:
 
 async def test_files_and_data_arrive_as_a_multipart_form() -> None:
     async with RawServer() as server:
-        pool = _pool(server.url + "/v1")
-        try:
+        async with _opened(server.url + "/v1") as pool:
             await _call(pool, MULTIPART)
-        finally:
-            await pool.aclose()
     (exchange,) = server.exchanges
     assert exchange.path == "/v1/audio/transcriptions"
     (content_type,) = exchange.header("content-type")
@@ -350,8 +343,7 @@ async def test_status_lowercased_headers_and_body() -> None:
         await exchange.send(http_response(429, b'{"error":"slow down"}', headers))
 
     async with RawServer(respond) as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             response = await pool.open(UpstreamRequest("GET", "/x"), BOUND_S)
             try:
                 assert response.status == 429
@@ -362,8 +354,6 @@ async def test_status_lowercased_headers_and_body() -> None:
                 assert await response.read() == b'{"error":"slow down"}'
             finally:
                 await response.aclose()
-        finally:
-            await pool.aclose()
 
 
 async def test_chunks_yields_each_piece_as_it_arrives() -> None:
@@ -378,8 +368,7 @@ async def test_chunks_yields_each_piece_as_it_arrives() -> None:
         await exchange.send(chunk(b"data: two\n\n") + chunk(b""))
 
     async with RawServer(respond) as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             response = await pool.open(UpstreamRequest("POST", "/stream", json={}), None)
             pieces: list[bytes] = []
             try:
@@ -389,23 +378,18 @@ async def test_chunks_yields_each_piece_as_it_arrives() -> None:
                         first_seen.set()
             finally:
                 await response.aclose()
-        finally:
-            await pool.aclose()
     assert pieces == [b"data: one\n\n", b"data: two\n\n"]
 
 
 @pytest.mark.parametrize("consume", ["read", "chunks"])
 async def test_sequential_calls_reuse_one_connection(consume: str) -> None:
     async with RawServer() as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             for _ in range(3):
                 response = await pool.open(UpstreamRequest("POST", "/x", json={}), BOUND_S)
                 body = await response.read() if consume == "read" else b"".join(await _drain(response))
                 await response.aclose()
                 assert body == b"ok"
-        finally:
-            await pool.aclose()
     assert [e.connection for e in server.exchanges] == [0, 0, 0]
     assert server.connections == 1
 
@@ -419,16 +403,13 @@ async def test_closing_an_unread_response_closes_its_connection() -> None:
             await _ok(exchange)
 
     async with RawServer(respond) as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             response = await pool.open(UpstreamRequest("GET", "/partial"), BOUND_S)
             assert response.status == 200
             await response.aclose()
             async with asyncio.timeout(BOUND_S):
                 await server.closed[0].wait()  # the pool closed it: the server read EOF
             assert await _call(pool, UpstreamRequest("GET", "/next")) == b"ok"
-        finally:
-            await pool.aclose()
     assert [(e.path, e.connection) for e in server.exchanges] == [("/partial", 0), ("/next", 1)]
 
 
@@ -436,22 +417,16 @@ async def test_closing_an_unread_response_closes_its_connection() -> None:
 
 
 async def test_connection_refused_is_connect_error() -> None:
-    pool = _pool(f"http://127.0.0.1:{_free_port()}")
-    try:
+    async with _opened(f"http://127.0.0.1:{_free_port()}") as pool:
         with pytest.raises(httpx.ConnectError) as raised:
             await pool.open(UpstreamRequest("GET", "/x"), BOUND_S)
-    finally:
-        await pool.aclose()
     assert isinstance(raised.value.__cause__, aiohttp.ClientConnectorError)
 
 
 async def test_no_base_url_and_a_relative_url_is_unsupported_protocol() -> None:
-    pool = _pool(None)
-    try:
+    async with _opened(None) as pool:
         with pytest.raises(httpx.UnsupportedProtocol):
             await pool.open(UpstreamRequest("GET", "/chat"), BOUND_S)
-    finally:
-        await pool.aclose()
 
 
 async def test_no_head_within_read_timeout_is_read_timeout() -> None:
@@ -478,8 +453,7 @@ async def test_body_stalling_past_read_timeout_is_read_timeout(consume: str) -> 
         await exchange.until_client_leaves()
 
     async with RawServer(respond) as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             response = await pool.open(UpstreamRequest("GET", "/x"), 0.1)
             try:
                 with pytest.raises(httpx.ReadTimeout):
@@ -487,8 +461,6 @@ async def test_body_stalling_past_read_timeout_is_read_timeout(consume: str) -> 
                         await (response.read() if consume == "read" else _drain(response))
             finally:
                 await response.aclose()
-        finally:
-            await pool.aclose()
 
 
 async def test_server_closing_before_the_head_is_remote_protocol_error() -> None:
@@ -496,12 +468,9 @@ async def test_server_closing_before_the_head_is_remote_protocol_error() -> None
         exchange.writer.close()
 
     async with RawServer(respond) as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             with pytest.raises(httpx.RemoteProtocolError) as raised:
                 await pool.open(UpstreamRequest("POST", "/x", json={}), BOUND_S)
-        finally:
-            await pool.aclose()
     assert isinstance(raised.value.__cause__, aiohttp.ServerDisconnectedError)
 
 
@@ -519,16 +488,13 @@ async def test_server_closing_mid_body_is_remote_protocol_error(head_and_part: b
         exchange.writer.close()
 
     async with RawServer(respond) as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             response = await pool.open(UpstreamRequest("GET", "/x"), BOUND_S)
             try:
                 with pytest.raises(httpx.RemoteProtocolError) as raised:
                     await (response.read() if consume == "read" else _drain(response))
             finally:
                 await response.aclose()
-        finally:
-            await pool.aclose()
     assert isinstance(raised.value.__cause__, aiohttp.ClientPayloadError)
 
 
@@ -538,12 +504,9 @@ async def test_a_reply_that_is_not_http_is_remote_protocol_error() -> None:
         await exchange.until_client_leaves()
 
     async with RawServer(respond) as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             with pytest.raises(httpx.RemoteProtocolError) as raised:
                 await pool.open(UpstreamRequest("GET", "/x"), BOUND_S)
-        finally:
-            await pool.aclose()
     assert isinstance(raised.value.__cause__, aiohttp.ClientResponseError)
 
 
@@ -552,12 +515,9 @@ async def test_connection_reset_before_the_head_is_read_error() -> None:
         exchange.reset()
 
     async with RawServer(respond) as server:
-        pool = _pool(server.url)
-        try:
+        async with _opened(server.url) as pool:
             with pytest.raises(httpx.ReadError):
                 await pool.open(UpstreamRequest("GET", "/x"), BOUND_S)
-        finally:
-            await pool.aclose()
 
 
 # -- as_httpx_error: the mapping table -----------------------------------------------------------
