@@ -189,10 +189,10 @@ async def test_sqlite_checkpoints_run_as_jobs_of_their_own(tmp_path: object, mon
     checkpoints: list[int] = []
     real_checkpoint = direct.SqliteRunner._checkpoint
 
-    def counting(self: direct.SqliteRunner) -> bool:
+    def counting(self: direct.SqliteRunner) -> tuple[bool, int]:
         checkpoints.append(1)
         real_checkpoint(self)
-        return True  # copied whole: one pass per checkpoint
+        return True, 0  # copied whole: one pass per checkpoint
 
     monkeypatch.setattr(direct.SqliteRunner, "_checkpoint", counting)
     db = Database(f"sqlite:///{tmp_path}/gateway.db")
@@ -206,19 +206,21 @@ async def test_sqlite_checkpoints_run_as_jobs_of_their_own(tmp_path: object, mon
     assert len(checkpoints) == 2
 
 
+@pytest.mark.parametrize(("frames", "passes"), [(direct._WAL_RESTART_FRAMES, [False, True]), (10, [False])])
 async def test_sqlite_checkpoint_copies_beside_writers_then_finishes_while_they_wait(
-    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch, frames: int, passes: list[bool]
 ) -> None:
     """The bulk of a checkpoint runs while writers go on (its milliseconds off every request);
-    only when writers appended meanwhile does a second pass, with them held off, finish it."""
+    only when writers appended meanwhile and the WAL has grown to _WAL_RESTART_FRAMES does a
+    second pass, with them held off, finish it (so that the next write starts the WAL over)."""
     monkeypatch.setattr(direct, "_CHECKPOINT_EVERY", 2)
     held_during: list[bool] = []
     real_checkpoint = direct.SqliteRunner._checkpoint
 
-    def observed(self: direct.SqliteRunner) -> bool:
+    def observed(self: direct.SqliteRunner) -> tuple[bool, int]:
         held_during.append(self._writers.locked())
         real_checkpoint(self)
-        return len(held_during) > 1  # the first pass "did not copy everything"
+        return len(held_during) > 1, frames  # the first pass "did not copy everything"
 
     monkeypatch.setattr(direct.SqliteRunner, "_checkpoint", observed)
     db = Database(f"sqlite:///{tmp_path}/gateway.db")
@@ -229,22 +231,24 @@ async def test_sqlite_checkpoint_copies_beside_writers_then_finishes_while_they_
         await db.dispose()  # waits for the checkpoint
     finally:
         await db.dispose()
-    assert held_during == [False, True]
+    assert held_during == passes
 
 
 async def test_sqlite_wal_stays_bounded_under_steady_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Checkpoints complete between writers, so the WAL is reused rather than growing with every
     write (without that it grew by gigabytes under load)."""
     monkeypatch.setattr(direct, "_CHECKPOINT_EVERY", 20)
+    monkeypatch.setattr(direct, "_WAL_RESTART_FRAMES", 200)
     store = await Store.open(f"sqlite:///{tmp_path / 'gateway.db'}")
     wal = tmp_path / "gateway.db-wal"
     try:
         for n in range(3000):
             await store.get_or_create_secret(f"secret-{n}", "x" * 3000)  # about a page each
             await asyncio.sleep(0)
-        # 3000 pages' worth were written through it. Between restarts it holds the writes of a
-        # checkpoint interval plus those made during the first pass beside the writers (up to
-        # ~900 seen with both CPUs saturated): bounded, not growing with the writes.
+        # 3000 pages' worth were written through it. Between restarts it holds up to
+        # _WAL_RESTART_FRAMES, the writes of a checkpoint interval and those made during the
+        # first pass beside the writers (up to ~900 seen with both CPUs saturated): bounded, not
+        # growing with the writes.
         assert wal.stat().st_size < 1500 * 4096
     finally:
         await store.close()
