@@ -64,6 +64,8 @@ def _serve(args: argparse.Namespace) -> int:
         # uvloop and httptools when installed ("auto"); the protocol also stamps Server-Timing queue.
         "loop": args.loop,
         "http": http,
+        # No WebSocket routes: uvicorn need not load a WebSocket library someone else installed.
+        "ws": "none",
     }
     if args.workers > 1:
         uvicorn.run("gateway_core.app:create_app", factory=True, workers=args.workers, **common)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,26 @@ def test_start_freezes_what_lives_for_the_process_and_stop_thaws_it(tmp_path: Pa
     frozen, after = asyncio.run(lifecycle())
     assert frozen > 10_000  # the imported modules and the app, at least
     assert after == 0
+
+
+def test_start_freezes_no_garbage(tmp_path: Path) -> None:
+    # Cyclic garbage left by start-up would never be collected once frozen.
+    runtime = build_runtime(_settings(tmp_path, []), payments=NoPayment())
+    gc.unfreeze()
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    async def lifecycle() -> bool:
+        garbage = weakref.ref(Cycle())  # unreachable at once, but only the collector frees a cycle
+        await runtime.start()
+        collected = garbage() is None
+        await runtime.stop()
+        return collected
+
+    gc.disable()  # no automatic collection meanwhile: only start-up's own may free it
+    try:
+        assert asyncio.run(lifecycle())
+    finally:
+        gc.enable()

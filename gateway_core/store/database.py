@@ -44,17 +44,22 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-from gateway_core.store.direct import PostgresRunner, SqliteRunner
+from gateway_core.store.direct import SqliteRunner
 from gateway_core.store.errors import DuplicateRecord, StoreUnavailable
 from gateway_core.store.prepared import Operation, Prepared, Row
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from gateway_core.store.direct_postgres import PostgresRunner
 
 __all__ = ["BUSY_TIMEOUT_MS", "Database", "apply_sqlite_pragmas", "normalize_url"]
 
@@ -191,7 +196,13 @@ def _reraise(exc: Exception) -> NoReturn:
 
 
 class Database:
-    """An async engine for one store URL, plus transaction helpers."""
+    """One store URL: operations on its driver, plus an async engine for SQLAlchemy code.
+
+    The engine (SQLAlchemy's asyncio extension and ORM: ~6 MiB of a served process) is built
+    when first used. On PostgreSQL that is at once (its pool serves the operations too); on
+    SQLite, where operations open their own connections, only migrations and the code written
+    against SQLAlchemy (:meth:`write`, :meth:`read`) need it.
+    """
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = normalize_url(url)
@@ -199,20 +210,32 @@ class Database:
         self.dialect_name = self.url.get_backend_name()
         if schema is not None and (self.dialect_name != "postgresql" or not _SCHEMA_NAME.fullmatch(schema)):
             raise ValueError(f"schema {schema!r}: only for PostgreSQL, lowercase letters, digits and '_'")
-        self.engine = self._create_engine()
+        self._engine: AsyncEngine | None = None
         self._writers = asyncio.Lock() if self.dialect_name == "sqlite" else None
         self._direct: SqliteRunner | PostgresRunner
         if self._writers is not None:
             database = self.url.database or ""
-            self._direct = SqliteRunner(database, self.engine.dialect, apply_sqlite_pragmas, self._writers)
-        else:
-            self._direct = PostgresRunner(self.engine, _reraise)
-
-    def _create_engine(self) -> AsyncEngine:
-        if self.dialect_name == "sqlite":
-            database = self.url.database or ""
             if not database.startswith("file:"):
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # Statements are compiled for the driver the runner uses: Python's sqlite3.
+            dialect = SQLiteDialect_pysqlite(dbapi=sqlite3)
+            self._direct = SqliteRunner(database, dialect, apply_sqlite_pragmas, self._writers)
+        else:
+            from gateway_core.store.direct_postgres import PostgresRunner  # imports asyncpg: only for PostgreSQL
+
+            self._direct = PostgresRunner(self.engine, _reraise)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy async engine, built on first use."""
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> AsyncEngine:
+        from sqlalchemy.ext.asyncio import create_async_engine  # here: see the class docstring
+
+        if self.dialect_name == "sqlite":
             engine = create_async_engine(self.url, pool_timeout=_POOL_TIMEOUT_S, hide_parameters=True)
             event.listen(engine.sync_engine, "connect", _sqlite_connect)
             event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -287,4 +310,5 @@ class Database:
         if isinstance(self._direct, SqliteRunner):
             await self._direct.drain()
             await asyncio.to_thread(self._direct.close)
-        await self.engine.dispose()
+        if self._engine is not None:
+            await self._engine.dispose()

@@ -260,7 +260,8 @@ def _pg_settle(with_receipt: bool) -> Any:
 
 
 _PG_SETTLE = Prepared(_pg_settle(with_receipt=False))
-_PG_SETTLE_WITH_RECEIPT = Prepared(_pg_settle(with_receipt=True))
+# Built when a PostgreSQL store first compiles it (it needs the PostgreSQL dialect's INSERT).
+_PG_SETTLE_WITH_RECEIPT = Prepared(lambda _dialect: _pg_settle(with_receipt=True))
 
 
 def _pg_release() -> Any:

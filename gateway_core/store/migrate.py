@@ -22,16 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import String, column, select, table, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway_core.store.database import Database
 from gateway_core.store.migrations import HEAD
+from gateway_core.store.prepared import Prepared, Row, Tx
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["MIGRATIONS_DIR", "current_revision", "head_revision", "run_locked", "upgrade"]
 
@@ -101,21 +101,21 @@ async def upgrade(db: Database) -> None:
 
 
 async def _at_head(db: Database) -> bool:
-    """True when the database is certainly at :data:`HEAD` (one read, no Alembic); any doubt
-    (no version table yet, another revision, an error) leaves it to the locked upgrade."""
+    """True when the database is certainly at :data:`HEAD` (one read on the driver: neither
+    Alembic nor SQLAlchemy's engine is loaded); any doubt (no version table yet, another
+    revision, an error) leaves it to the locked upgrade."""
+    version = column("version_num", String)
+    # Built per call: the schema is the database's (one read at start-up).
+    statement = Prepared(select(version).select_from(table("alembic_version", version, schema=db.schema)))
 
-    async def run(conn: AsyncConnection) -> bool:
-        table = f'"{db.schema}".alembic_version' if db.schema is not None else "alembic_version"
-        try:
-            versions = (await conn.execute(text(f"SELECT version_num FROM {table}"))).scalars().all()
-        except DBAPIError:
-            return False
-        return list(versions) == [HEAD]
+    async def run(tx: Tx) -> list[Row]:
+        return await tx.all(statement)
 
     try:
-        return await db.read(run)
-    except DBAPIError:
+        rows = await db.run(run, write=False)
+    except Exception:  # noqa: BLE001 - a missing table, an unreachable store: the upgrade tells which
         return False
+    return [row["version_num"] for row in rows] == [HEAD]
 
 
 async def current_revision(db: Database) -> str | None:

@@ -21,14 +21,16 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Integer, String, Table, TypeDecorator
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeEngine
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = ["Compiled", "Operation", "Prepared", "Row", "Tx", "dialect_insert"]
 
@@ -126,8 +128,17 @@ def _result_columns(statement: Statement) -> list[ColumnElement[Any]]:
 
 
 def dialect_insert(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
-    """The dialect's INSERT, which has ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    """The dialect's INSERT, which has ``on_conflict_do_nothing`` / ``on_conflict_do_update``.
+
+    Build statements with it lazily (``Prepared(lambda dialect: …)``): the PostgreSQL dialect
+    is only imported when a PostgreSQL store compiles them."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # here: see the docstring
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 class Prepared:

@@ -13,15 +13,17 @@ response names can be fetched as soon as the response is sent.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CTE, BigInteger, ColumnElement, Integer, String, Text, bindparam, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway_core.store.database import Database
 from gateway_core.store.prepared import Prepared, Row, Tx, dialect_insert
 from gateway_core.store.records import Cumulative, ReceiptRow
 from gateway_core.store.schema import receipt_totals, receipts
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = [
     "cumulative_from_row",
@@ -118,7 +120,7 @@ def receipt_ctes(gate: ColumnElement[bool] | None = None) -> tuple[CTE, CTE]:
     )
     if gate is not None:
         source = source.where(gate)
-    first = postgresql.insert(receipt_totals).from_select(
+    first = dialect_insert("postgresql", receipt_totals).from_select(
         ["payer", "network", "total_amount", "provider_amount", "platform_fee", "receipt_count"], source
     )
     totals = _bumping(first).cte("receipt_totals_after")
@@ -146,7 +148,7 @@ def _pg_insert() -> Any:
     return select(*totals.c).add_cte(stored)
 
 
-_PG_INSERT = Prepared(_pg_insert())
+_PG_INSERT = Prepared(lambda _dialect: _pg_insert())
 
 
 def receipt_params(receipt: ReceiptRow) -> dict[str, Any]:

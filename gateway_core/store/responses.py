@@ -10,16 +10,18 @@ while a call ran is never moved back, whichever replica writes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway_core.store.database import Database
 from gateway_core.store.errors import StoreError
 from gateway_core.store.records import ResponseRecord, ResponseStatus
 from gateway_core.store.schema import response_records
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "DEFAULT_MAX_CHAIN_DEPTH",

@@ -15,12 +15,11 @@ Video jobs get their rule here when their table is added.
 
 from __future__ import annotations
 
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import Delete
+from sqlalchemy import bindparam, delete
 
 from gateway_core.store import holds
 from gateway_core.store.database import Database
+from gateway_core.store.prepared import Prepared, Tx
 from gateway_core.store.schema import key_holds, receipts, response_records, signature_proofs, x402_reservations
 
 __all__ = ["DEFAULT_HOLD_TTL_S", "RECEIPT_TTL_MS", "RESERVATION_GRACE_S", "prune"]
@@ -31,11 +30,22 @@ RECEIPT_TTL_MS = 180 * 86_400_000
 _FINISHED_HOLD_GRACE_MS = 86_400_000
 
 
-async def _delete(db: Database, statement: Delete) -> int:
-    async def run(conn: AsyncConnection) -> int:
-        return (await conn.execute(statement)).rowcount
+_FINISHED_HOLDS = Prepared(
+    delete(key_holds).where(key_holds.c.status != "held", key_holds.c.created_at < bindparam("before"))
+)
+_RESERVATIONS = Prepared(
+    delete(x402_reservations).where(x402_reservations.c.expires_at + RESERVATION_GRACE_S < bindparam("now_s"))
+)
+_RECEIPTS = Prepared(delete(receipts).where(receipts.c.created_at < bindparam("before")))
+_SIGNATURE_PROOFS = Prepared(delete(signature_proofs).where(signature_proofs.c.expires_at <= bindparam("now_s")))
+_RESPONSES = Prepared(delete(response_records).where(response_records.c.expires_at <= bindparam("now_ms")))
 
-    return await db.write(run)
+
+async def _delete(db: Database, statement: Prepared, **params: int) -> int:
+    async def run(tx: Tx) -> int:
+        return await tx.run(statement, **params)
+
+    return await db.run(run, write=True)
 
 
 async def prune(db: Database, now_ms: int, hold_ttl_s: int = DEFAULT_HOLD_TTL_S) -> dict[str, int]:
@@ -44,16 +54,9 @@ async def prune(db: Database, now_ms: int, hold_ttl_s: int = DEFAULT_HOLD_TTL_S)
     swept_before = now_ms - hold_ttl_s * 1000
     return {
         "holds_released": await holds.release_stale_holds(db, swept_before, now_ms),
-        "holds_deleted": await _delete(
-            db,
-            delete(key_holds).where(
-                key_holds.c.status != "held", key_holds.c.created_at < swept_before - _FINISHED_HOLD_GRACE_MS
-            ),
-        ),
-        "reservations": await _delete(
-            db, delete(x402_reservations).where(x402_reservations.c.expires_at + RESERVATION_GRACE_S < now_s)
-        ),
-        "receipts": await _delete(db, delete(receipts).where(receipts.c.created_at < now_ms - RECEIPT_TTL_MS)),
-        "signature_proofs": await _delete(db, delete(signature_proofs).where(signature_proofs.c.expires_at <= now_s)),
-        "responses": await _delete(db, delete(response_records).where(response_records.c.expires_at <= now_ms)),
+        "holds_deleted": await _delete(db, _FINISHED_HOLDS, before=swept_before - _FINISHED_HOLD_GRACE_MS),
+        "reservations": await _delete(db, _RESERVATIONS, now_s=now_s),
+        "receipts": await _delete(db, _RECEIPTS, before=now_ms - RECEIPT_TTL_MS),
+        "signature_proofs": await _delete(db, _SIGNATURE_PROOFS, now_s=now_s),
+        "responses": await _delete(db, _RESPONSES, now_ms=now_ms),
     }

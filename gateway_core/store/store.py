@@ -11,8 +11,7 @@ import time
 from types import TracebackType
 from typing import Literal
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Integer, literal, select
 
 from gateway_core.store import (
     generated,
@@ -28,6 +27,7 @@ from gateway_core.store import (
 )
 from gateway_core.store.database import Database
 from gateway_core.store.errors import StoreUnavailable
+from gateway_core.store.prepared import Prepared
 from gateway_core.store.records import (
     AllowanceKind,
     Cumulative,
@@ -48,6 +48,8 @@ from gateway_core.store.records import (
 )
 
 __all__ = ["Store"]
+
+_PING = Prepared(select(literal(1, Integer).label("one")))
 
 
 def _now_ms() -> int:
@@ -113,14 +115,11 @@ class Store:
 
     async def ping(self) -> bool:
         """True when a round trip to the database succeeds (health checks); never raises."""
-
-        async def run(conn: AsyncConnection) -> bool:
-            return bool(await conn.scalar(text("SELECT 1")) == 1)
-
         try:
-            return await self._db.read(run)
+            row = await self._db.one(_PING, {}, write=False)
         except StoreUnavailable:
             return False
+        return row is not None and row["one"] == 1
 
     # -- generated secrets ---------------------------------------------------------------
 
