@@ -128,6 +128,9 @@ class NetworkPool:
         return aiohttp.ClientSession(
             connector=connector,
             headers=dict(self._settings.headers),
+            # One session serves every caller of the gateway: a cookie an upstream sets on one
+            # caller's call must never ride along on another's.
+            cookie_jar=aiohttp.DummyCookieJar(),
             timeout=self._timeout(None),
             # Like httpx's default: honour HTTP(S)_PROXY. Only switched on when one is set,
             # because aiohttp then re-reads the environment on every request.

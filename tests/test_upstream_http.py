@@ -394,6 +394,19 @@ async def test_sequential_calls_reuse_one_connection(consume: str) -> None:
     assert server.connections == 1
 
 
+async def test_a_cookie_set_by_the_upstream_is_never_sent_back() -> None:
+    # Calls of different callers share the pool: nothing one call received may go out on another.
+    async def respond(exchange: Exchange) -> None:
+        await exchange.send(http_response(200, b"ok", [("Set-Cookie", "session=caller-a; Path=/")]))
+
+    async with RawServer(respond) as server:
+        # By name: a cookie jar would ignore cookies from a bare IP address anyway.
+        async with _opened(f"http://localhost:{server.port}") as pool:
+            for _ in range(2):
+                assert await _call(pool, UpstreamRequest("POST", "/x", json={})) == b"ok"
+    assert [exchange.header("cookie") for exchange in server.exchanges] == [[], []]
+
+
 async def test_closing_an_unread_response_closes_its_connection() -> None:
     async def respond(exchange: Exchange) -> None:
         if exchange.path == "/partial":
