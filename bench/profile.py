@@ -46,6 +46,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--streams", type=int, default=32, help="connections for the stream throughput run (32)")
     parser.add_argument("--profile-streams", action="store_true", help="record the stream run instead of wrk")
     parser.add_argument("--hold", action="store_true", help="keep the servers up afterwards, until Ctrl-C")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gateway workers (1); more than one spreads it over the CPUs"
+    )
     return parser.parse_args(argv)
 
 
@@ -123,7 +126,7 @@ async def _measure(args: argparse.Namespace, plan: Plan, workload: Workload, pid
 def _start_py_spy(out: Path, pid: int, seconds: float) -> subprocess.Popen[bytes]:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     kind = {".svg": "flamegraph", ".txt": "raw"}.get(out.suffix, "speedscope")
-    command = [py_spy, "record", "--gil", "-r", "500", "-d", str(max(1, round(seconds))), "-f", kind]
+    command = [py_spy, "record", "--subprocesses", "--gil", "-r", "500", "-d", str(max(1, round(seconds))), "-f", kind]
     return subprocess.Popen([*command, "-o", str(out), "-p", str(pid)], stdout=subprocess.DEVNULL)
 
 
@@ -139,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         scratch = Path(tmp)
         mock, port = start_mock(load_cpus, stack.enter_context(open(scratch / "mock.log", "wb")), MOCK_STARTUP_S)
         stack.callback(stop, mock)
-        gateway = start_gateway(stack, f"http://127.0.0.1:{port}", scratch / "gateway", proxy_cpus)
+        if args.workers > 1:
+            # As compare.py --workers: every CPU but the load's first, the load's own last.
+            order = [c for c in range(os.cpu_count() or 1) if c != LOAD_CPU] + [LOAD_CPU]
+            proxy_cpus = set(order[: args.workers]) if pinning_possible(order[: args.workers]) else None
+        gateway = start_gateway(stack, f"http://127.0.0.1:{port}", scratch / "gateway", proxy_cpus, args.workers)
         if load_cpus is not None:
             os.sched_setaffinity(0, load_cpus)
         time.sleep(1.0)

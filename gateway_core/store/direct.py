@@ -10,10 +10,11 @@ pre-ping adds three round trips per checkout. A paid call's store work cost ~8 m
 * SQLite (:class:`SqliteRunner`): the whole transaction — ``BEGIN``, the operation, ``COMMIT``
   — runs at once on the event loop's own thread, on a connection that never waits for a lock
   (``busy_timeout=0``): an operation is a few indexed statements (~0.1 ms), in-process writers
-  already queue on the store's lock, and in WAL mode a commit does not sync. Only when another
-  process holds the lock (``SQLITE_BUSY``) is the operation rolled back and run again as one
-  job on a small thread pool whose connections do wait (the store's busy timeout), so the loop
-  never blocks on a lock. Why not always the pool: a thread hop per operation, and the event
+  already queue on the store's lock, and in WAL mode a commit does not sync. When another
+  process holds the lock (``SQLITE_BUSY``), the operation is rolled back and tried again on
+  the next turns of the loop (:data:`_INLINE_RETRIES`); only a lock held longer sends it, as
+  one job, to a small thread pool whose connections do wait (the store's busy timeout), so the
+  loop never blocks on a lock. Why not always the pool: a thread hop per operation, and the event
   loop then queueing for the GIL behind that thread, capped a paid call's throughput at about
   400/s on one core (``bench/compare.py``). The methods of ``tx`` finish without suspending,
   so the coroutine is driven to its end in one go (:func:`_run_to_end`).
@@ -48,6 +49,13 @@ T = TypeVar("T")
 # Threads (each with its own SQLite connection) running SQLite jobs; writers queue before them
 # on the store's in-process lock, so these mostly serve reads running beside one writer.
 _SQLITE_THREADS = 4
+# When another process holds the write lock (several workers on one file), the inline attempt
+# is retried after letting the event loop run: at once (the next loop turn) a few dozen times,
+# then every millisecond, ~20 ms in all; only then does the operation wait for the lock on a
+# pool thread. Another process holds the lock for a transaction of ~0.1 ms, and SQLite's own
+# busy handler (what the pool's busy timeout uses) sleeps 1, 2, 5, 10… ms between looks, which
+# with two workers on one file cost more throughput than the second worker added.
+_INLINE_RETRIES: tuple[float, ...] = (0.0,) * 48 + (0.001,) * 16
 # Write jobs between two WAL checkpoints, which run as jobs of their own rather than inside
 # whichever commit crosses SQLite's automatic threshold (a checkpoint copies pages and syncs
 # the file: milliseconds that would land on one unlucky request). A paid call writes a handful
@@ -214,12 +222,14 @@ class SqliteRunner:
         return result
 
     async def _inline_or_pool(self, operation: Operation[T], begin: str | None) -> T:
-        try:
-            return self._try_inline(operation, begin)
-        except _Contended:
-            return await self._submit(operation, begin)  # waits for the lock off the loop
-        except sqlite3.Error as exc:
-            _sqlite_error(exc)
+        for retry in _INLINE_RETRIES:
+            try:
+                return self._try_inline(operation, begin)
+            except _Contended:
+                await asyncio.sleep(retry)
+            except sqlite3.Error as exc:
+                _sqlite_error(exc)
+        return await self._submit(operation, begin)  # still locked: wait for it off the loop
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._executor is None:

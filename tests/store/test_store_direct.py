@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,29 @@ async def test_sqlite_wal_stays_bounded_under_steady_writes(tmp_path: Path, monk
         assert wal.stat().st_size < 1500 * 4096
     finally:
         await store.close()
+
+
+async def test_sqlite_lock_held_briefly_by_another_process_is_retried_inline(tmp_path: object) -> None:
+    """A write lock another process holds for a moment (a transaction of its own) is waited
+    for on the next turns of the loop, without the pool: SQLite's busy handler would sleep in
+    steps of milliseconds."""
+    path = f"{tmp_path}/gateway.db"
+    db = Database(f"sqlite:///{path}")
+    write = Prepared(select(literal(1, Integer).label("one")))
+    try:
+        assert await db.one(write, {}, write=True) == {"one": 1}
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.005, other.execute, "COMMIT")
+        started = time.monotonic()
+        assert await db.one(write, {}, write=True) == {"one": 1}
+        assert time.monotonic() - started >= 0.004  # it did wait for the other's commit
+        other.close()
+        runner = db._direct
+        assert isinstance(runner, direct.SqliteRunner)
+        assert runner._executor is None  # and never needed a pool thread
+    finally:
+        await db.dispose()
 
 
 async def test_sqlite_runs_inline_and_waits_for_another_process_lock_off_the_loop(tmp_path: object) -> None:
