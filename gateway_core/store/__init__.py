@@ -12,8 +12,9 @@ Layout::
     errors.py        StoreUnavailable (→ 503 store_unavailable) and friends
     database.py      engines, URL handling, write/read transactions, error translation
     prepared.py      statements compiled once per dialect; the Tx interface operations use
-    direct.py        runs operations on the driver: one thread hop (SQLite) or one round
-                     trip per statement (PostgreSQL)
+    direct.py        runs operations on the driver: inline on the event loop (SQLite)
+    direct_postgres.py   … or one round trip per statement with asyncpg (PostgreSQL; its own
+                     module so a SQLite deployment never loads asyncpg)
     schema.py        table definitions (and the place that describes tables still to come)
     migrate.py       Alembic, in-process, under a cross-process lock
     migrations/      env.py and the revisions (v0001_initial …)

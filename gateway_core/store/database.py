@@ -22,10 +22,11 @@ The two ways:
 
 * :meth:`Database.run` / :meth:`Database.one` — operations written against
   :class:`~gateway_core.store.direct.Tx`: statements compiled once and run straight on the
-  driver, one thread hop (SQLite) or one round trip per statement (PostgreSQL). Every store
-  module uses these (see :mod:`gateway_core.store.direct` for why).
+  driver, inline on the event loop (SQLite) or one round trip per statement (PostgreSQL).
+  Every store module but responses uses these (see :mod:`gateway_core.store.direct` for why).
 * :meth:`Database.write` / :meth:`Database.read` — a function given a SQLAlchemy
-  ``AsyncConnection``, for migrations, pruning and code written against SQLAlchemy.
+  ``AsyncConnection``, for migrations and code written against SQLAlchemy (response records);
+  the engine behind them is built on first use (see :class:`Database`).
 
 PostgreSQL connections are not pinged on every checkout (SQLAlchemy's ``pool_pre_ping`` costs
 three round trips each time): a connection the server closed (restart, ``pg_terminate_backend``)
