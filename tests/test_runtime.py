@@ -138,15 +138,20 @@ def test_start_freezes_what_lives_for_the_process_and_stop_thaws_it(tmp_path: Pa
     runtime = build_runtime(_settings(tmp_path, []), payments=NoPayment())
     gc.unfreeze()
 
-    async def lifecycle() -> tuple[int, int]:
-        await runtime.start()
-        frozen = gc.get_freeze_count()
-        await runtime.stop()
-        return frozen, gc.get_freeze_count()
+    before = gc.get_threshold()
 
-    frozen, after = asyncio.run(lifecycle())
+    async def lifecycle() -> tuple[int, int, tuple[int, ...]]:
+        await runtime.start()
+        frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
+        await runtime.stop()
+        return frozen, gc.get_freeze_count(), threshold
+
+    frozen, after, serving = asyncio.run(lifecycle())
     assert frozen > 10_000  # the imported modules and the app, at least
     assert after == 0
+    # Young collections wait for more than the objects of the calls in flight; restored after.
+    assert serving == (10_000, *before[1:])
+    assert gc.get_threshold() == before
 
 
 def test_start_freezes_no_garbage(tmp_path: Path) -> None:
