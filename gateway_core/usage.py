@@ -122,6 +122,8 @@ def complete_usage(reported: Usage | None, input_estimate: int, output_estimate:
     source: UsageSource = "provider"
     prompt = reported.prompt_tokens
     completion = reported.completion_tokens
+    if prompt is not None and completion is not None and reported.total_tokens is not None:
+        return reported, source  # complete as reported (the common case): nothing to copy
     if prompt is None or completion is None:
         source = "estimated"
     prompt = input_estimate if prompt is None else prompt
