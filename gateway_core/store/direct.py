@@ -19,9 +19,9 @@ pre-ping adds three round trips per checkout. A paid call's store work cost ~8 m
   400/s on one core (``bench/compare.py``). The methods of ``tx`` finish without suspending,
   so the coroutine is driven to its end in one go (:func:`_run_to_end`).
 * PostgreSQL (:class:`~gateway_core.store.direct_postgres.PostgresRunner`, in a module of its
-  own so that a SQLite deployment never loads asyncpg): asyncpg on a connection from the engine's pool, inside
-  an asyncpg transaction; or, for one statement that is atomic by itself (a data-modifying
-  CTE), in no explicit transaction at all: one round trip.
+  own so that a SQLite deployment never loads asyncpg): asyncpg on a connection from the
+  engine's pool, inside an asyncpg transaction; or, for one statement that is atomic by itself
+  (a data-modifying CTE), in no explicit transaction at all: one round trip.
 
 Driver errors become the store's own, as in :mod:`gateway_core.store.database`:
 :class:`StoreUnavailable` for connection, lock-timeout and I/O failures, :class:`DuplicateRecord`
@@ -52,9 +52,10 @@ _SQLITE_THREADS = 4
 # When another process holds the write lock (several workers on one file), the inline attempt
 # is retried after letting the event loop run: at once (the next loop turn) a few dozen times,
 # then every millisecond, ~20 ms in all; only then does the operation wait for the lock on a
-# pool thread. Another process holds the lock for a transaction of ~0.1 ms, and SQLite's own
-# busy handler (what the pool's busy timeout uses) sleeps 1, 2, 5, 10… ms between looks, which
-# with two workers on one file cost more throughput than the second worker added.
+# pool thread. Another process holds the lock for a transaction of ~0.1 ms, while SQLite's own
+# busy handler (what the pool's busy timeout uses) sleeps 1, 2, 5, 10… ms between looks.
+# (bench/store_ops.py --throughput, two processes: 2795-3042 paid calls/s against 2615-2700
+# with the pool path; one process alone does about as many: writes serialize on the file.)
 _INLINE_RETRIES: tuple[float, ...] = (0.0,) * 48 + (0.001,) * 16
 # Write jobs between two WAL checkpoints, which run as jobs of their own rather than inside
 # whichever commit crosses SQLite's automatic threshold (a checkpoint copies pages and syncs
