@@ -44,8 +44,7 @@ def _request_only(route: APIRoute) -> bool:
     return (
         "{" not in route.path
         and dependant.request_param_name is not None
-        and not any(params)
-        and not route.dependencies
+        and not any(params)  # route-level dependencies are among the dependant's too
         and returns in ("Response", Response)
     )
 

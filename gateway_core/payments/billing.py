@@ -161,39 +161,9 @@ class ReceiptBook:
         )
         return PendingReceipt(row, stored, headers or {}, chat)
 
-    async def issue(
-        self,
-        *,
-        request: PaymentRequest,
-        payer: str,
-        payment_method: str,
-        metered: Metered,
-        charged: int,
-        usage_source: str,
-        network: str,
-        settlement_status: str,
-        tx_hash: str | None = None,
-        payment_intent_id: str | None = None,
-        key_id: str | None = None,
-        headers: dict[str, str] | None = None,
-        chat: bool = True,
-    ) -> Receipt:
-        """Build the receipt of a settlement that already happened, store it, render it."""
-        pending = self.prepare(
-            request=request,
-            payer=payer,
-            payment_method=payment_method,
-            metered=metered,
-            charged=charged,
-            usage_source=usage_source,
-            network=network,
-            settlement_status=settlement_status,
-            tx_hash=tx_hash,
-            payment_intent_id=payment_intent_id,
-            key_id=key_id,
-            headers=headers,
-            chat=chat,
-        )
+    async def issue(self, pending: PendingReceipt) -> Receipt:
+        """Store a receipt built by :meth:`prepare` for a settlement that already happened (its
+        own transaction), then render it with the payer's running totals."""
         try:
             totals = await self._store.insert_receipt(pending.row)
         except StoreUnavailable as exc:

@@ -218,7 +218,7 @@ class X402Payments:
                 tx_hash = outcome.response.transaction or None
                 if tx_hash:
                     headers["X-Transaction-Hash"] = tx_hash
-        return await self._receipts.issue(
+        pending = self._receipts.prepare(
             request=state.request,
             payer=accepted.payer,
             payment_method="x402",
@@ -230,6 +230,7 @@ class X402Payments:
             tx_hash=tx_hash,
             headers=headers,
         )
+        return await self._receipts.issue(pending)
 
     async def reconcile(self) -> int:
         """Ask the facilitator again about every ``pending`` settlement (§6.6): success or a
