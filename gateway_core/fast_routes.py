@@ -9,7 +9,9 @@ rendering exceptions with the application's own exception handlers, exactly as t
 would. Anything else (parameterized paths, routes with dependencies) goes through FastAPI.
 
 It sits inside :class:`~gateway_core.http.GatewayHTTPMiddleware`, so CORS, request ids,
-``Server-Timing``, ``HEAD`` and the last-resort error envelope apply to both paths alike.
+``Server-Timing``, ``HEAD`` and the last-resort error envelope apply to both paths alike. The
+pair sits in the application's middleware stack, and :class:`~gateway_core.app.GatewayApp`
+also runs it in front of FastAPI for the table's routes, skipping the stack's other layers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from starlette.responses import Response
 
 from gateway_core.streaming import Receive, Scope, Send
 
-__all__ = ["FastRoutes", "fast_route_table"]
+__all__ = ["Endpoint", "FastRoutes", "fast_route_table", "route_key"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
@@ -68,6 +70,15 @@ def fast_route_table(routes: Iterable[APIRoute]) -> dict[tuple[str, str], Endpoi
     return table
 
 
+def route_key(scope: Scope) -> tuple[str, str]:
+    """``(method, path)`` of an HTTP request as the table keys it: the path behind the mount
+    point (``root_path``), as the router matches it."""
+    path, root = scope["path"], scope.get("root_path")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return scope["method"], path
+
+
 class FastRoutes:
     """ASGI middleware: calls the endpoints of ``table`` directly, anything else goes to ``app``."""
 
@@ -76,12 +87,7 @@ class FastRoutes:
         self._table = table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = None
-        if scope["type"] == "http":
-            path, root = scope["path"], scope.get("root_path")
-            if root and path.startswith(root):
-                path = path[len(root) :]  # as the router matches behind a mount point
-            endpoint = self._table.get((scope["method"], path))
+        endpoint = self._table.get(route_key(scope)) if scope["type"] == "http" else None
         if endpoint is None:
             await self.app(scope, receive, send)
             return

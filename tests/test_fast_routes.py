@@ -257,6 +257,40 @@ async def test_gateway_error_of_a_fast_endpoint_is_the_error_envelope() -> None:
     assert gateway.fast_calls == [("POST", "/v1/chat/completions", [])]
 
 
+async def test_fast_routes_are_answered_in_front_of_fastapis_middleware_stack() -> None:
+    # Starlette builds its middleware stack on the first request that reaches it.
+    chat = {"model": "sandbox-echo", "messages": [{"role": "user", "content": "hello"}]}
+    async with _gateway() as gateway:
+        paid = await gateway.client.post("/v1/chat/completions", json=chat)
+        models = await gateway.client.get("/v1/models")
+        stack_after_fast_routes = gateway.app.middleware_stack
+        routed = await gateway.client.get("/v1/models/sandbox-echo")
+    assert paid.status_code == 200 and models.status_code == 200 and routed.status_code == 200
+    assert stack_after_fast_routes is None, "a fast route went through FastAPI's stack"
+    assert gateway.app.middleware_stack is not None
+    for response in (paid, models, routed):
+        _assert_gateway_headers(response)
+        assert len(response.headers.get_list("x-request-id")) == 1  # one gateway middleware ran
+    assert [call[:2] for call in gateway.fast_calls] == [("POST", "/v1/chat/completions"), ("GET", "/v1/models")]
+
+
+async def test_with_fastapis_telemetry_on_fast_routes_take_the_whole_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    # FastAPI (>= 0.160) traces requests once an OpenTelemetry SDK is configured; its check is
+    # replaced here rather than configuring one (the SDK is not a test dependency).
+    async with _gateway() as gateway:
+        native = getattr(gateway.app, "_native_telemetry", None)
+        if native is None:
+            pytest.skip("this FastAPI has no native telemetry")
+        monkeypatch.setattr(native, "enabled", lambda: True)
+        response = await gateway.client.get("/v1/models")
+    assert response.status_code == 200
+    assert gateway.app.middleware_stack is not None, "the request did not reach FastAPI"
+    _assert_gateway_headers(response)
+    assert len(response.headers.get_list("x-request-id")) == 1
+    # Inside the stack the same table still answers it directly.
+    assert gateway.fast_calls == [("GET", "/v1/models", [])]
+
+
 class _Throttled(GatewayError):
     """A subclass: its handler is found along the MRO, as Starlette looks it up."""
 
