@@ -20,9 +20,9 @@ import inspect
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway_core import timing
 from gateway_core.catalog import CatalogRow
@@ -30,6 +30,7 @@ from gateway_core.chat import output_cap
 from gateway_core.errors import GatewayError, ProviderError, provider_error_to_gateway
 from gateway_core.payments import Authorization, PaymentGate, PaymentRequest, Receipt
 from gateway_core.plugins import Provider
+from gateway_core.shield import shield_now
 from gateway_core.transport import retry_before_first_byte
 from gateway_core.types import (
     FunctionTool,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["CallPlan", "CallRequest", "Completion", "Pipeline", "new_id", "untranslatable"]
 
 log = logging.getLogger("gateway")
+T = TypeVar("T")
 
 #: Catalog operations each route family accepts (spec/models.md §1.5), and the provider
 #: operations (hookspec ``call.operation``) the call can be made with, preferred first: a
@@ -358,11 +360,18 @@ class Pipeline:
         try:
             # Shielded: a client leaving during settlement must not roll back a charge half-way
             # (the call was delivered) nor leave the hold for the sweeper.
-            return await asyncio.shield(
-                self.payments.settle(plan.authorization, usage, usage_source, stream=plan.call.stream)
+            return await self._shielded(
+                plan, self.payments.settle(plan.authorization, usage, usage_source, stream=plan.call.stream)
             )
         finally:
             timing.add("settle", started)
+
+    def _shielded(self, plan: CallPlan, work: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """``work`` run to its end even if the caller is cancelled: from the caller's own task
+        when the gate allows it (no task, no loop turns), else in a task of its own."""
+        if self.payments.settles_in_place(plan.authorization):
+            return shield_now(work)
+        return asyncio.shield(work)
 
     async def release(self, plan: CallPlan) -> Mapping[str, str]:
         """Give the payment back (nothing is charged); returns headers describing it after."""
@@ -371,6 +380,6 @@ class Pipeline:
         plan.settled = True
         started = time.perf_counter_ns()
         try:
-            return await asyncio.shield(self.payments.release(plan.authorization))
+            return await self._shielded(plan, self.payments.release(plan.authorization))
         finally:
             timing.add("settle", started)  # releasing is the settlement of a failed call

@@ -100,6 +100,13 @@ class PaymentGate(Protocol):
         """Give the payment back; returns headers describing it afterwards (may be empty)."""
         ...
 
+    def settles_in_place(self, authorization: Authorization) -> bool:
+        """Whether ``settle`` and ``release`` of this payment may start in the caller's task
+        (:func:`gateway_core.shield.shield_now`) rather than in a task of their own: only when
+        they hold nothing bound to their task (an anyio cancel scope, ``asyncio.timeout``)
+        across a suspension."""
+        ...
+
 
 class NoPayment:
     """Every call is let through and nothing is charged."""
@@ -114,3 +121,6 @@ class NoPayment:
 
     async def release(self, authorization: Authorization) -> Mapping[str, str]:
         return {}
+
+    def settles_in_place(self, authorization: Authorization) -> bool:
+        return True

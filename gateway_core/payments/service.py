@@ -126,6 +126,13 @@ class Payments:
             await self.x402.release(authorization)
         return {}
 
+    def settles_in_place(self, authorization: Authorization) -> bool:
+        # A key's settlement and release are store work only; on SQLite that finishes without
+        # suspending, or waits for another process's lock on plain futures (store/direct.py).
+        # x402 settles through a facilitator (an HTTP client's cancel scopes), PostgreSQL over
+        # asyncpg: those run shielded in a task of their own.
+        return authorization.mode == "compose_key" and self.store.dialect == "sqlite"
+
     async def aclose(self) -> None:
         if self._on_close is not None:
             result = self._on_close()
