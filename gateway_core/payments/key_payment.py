@@ -13,7 +13,7 @@ from gateway_core.payments.gate import Authorization, PaymentRequest, Receipt
 from gateway_core.payments.keys import ComposeKeys, budget_headers
 from gateway_core.payments.pricing import Metered, meter
 from gateway_core.payments.x402.networks import ChainRow
-from gateway_core.store import Hold, KeyRecord, LedgerTransfer, Store, StoreUnavailable
+from gateway_core.store import Hold, KeyRecord, LedgerTransfer, Store, StoreUnavailable, UnknownKey
 from gateway_core.types import Usage
 
 __all__ = ["KeyPayments", "KeyState"]
@@ -62,18 +62,18 @@ class KeyPayments:
         self._clock = clock
 
     async def authorize(self, request: PaymentRequest, token: str, requested_chain: int | None) -> Authorization:
-        key = await self._keys.validate(token)
-        if requested_chain is not None and requested_chain != key.chain_id:
-            raise GatewayError(
-                409,
-                "chain_mismatch",
-                "Compose key chainId does not match request chainId",
-                headers={"x-session-invalid": "invalid_key"},
-            )
-        chain = self._chain_of(key.chain_id)
-        if chain is None:
-            raise GatewayError(400, "chain_not_supported", f"Chain {key.chain_id} is not supported")
-        price = quote(request, fee_bps=self._fee_bps, default_media_hold=self._default_media_hold)
+        # The key is read by the hold itself (its result carries the key row), not beforehand:
+        # one statement fewer per call. The hold only succeeds on a key that is neither
+        # revoked nor expired, and a refusal reads the key; the checks of §2.2 and of the
+        # chain then run on that row in their usual order, before any budget error, and give
+        # back a hold they refuse.
+        claims = self._keys.claims(token)
+        try:
+            price = quote(request, fee_bps=self._fee_bps, default_media_hold=self._default_media_hold)
+        except GatewayError:
+            key = await self._keys.validate(token)  # the key's errors come before the price's
+            self._chain(key, requested_chain)
+            raise
         # Text calls run on any hold that buys one output token (the cap is lowered to fit);
         # quotable media need the whole price; unquotable calls take what is left (§3.1).
         minimum = price.min_cost if price.min_cost is not None else 1
@@ -81,10 +81,21 @@ class KeyPayments:
             minimum = price.max_cost
         try:
             outcome = await self._store.hold(
-                key.key_id, price.max_cost, max(minimum, 1), request.request_id, int(self._clock() * 1000), seen=key
+                claims["keyId"], price.max_cost, max(minimum, 1), request.request_id, int(self._clock() * 1000)
             )
+        except UnknownKey:
+            outcome = None
         except StoreUnavailable as exc:
             raise store_unavailable(exc) from exc
+        try:
+            key = self._keys.check(None if outcome is None else outcome.key, claims)
+            chain = self._chain(key, requested_chain)
+        except GatewayError:
+            if outcome is not None and outcome.hold is not None:
+                await self._release_quietly(outcome.hold)
+            raise
+        if outcome is None:  # pragma: no cover - check() refuses a missing key
+            raise UnknownKey(claims["keyId"])
         if outcome.hold is None:
             remaining = outcome.remaining_before
             if remaining > 0 and request.metrics is not None and price.quotable:
@@ -104,6 +115,27 @@ class KeyPayments:
         headers = {**budget_headers(outcome.key), "x-payment-intent-id": hold.hold_id}
         state = KeyState(request, outcome.key, hold, chain)
         return Authorization(mode="compose_key", max_output_tokens=cap, headers=headers, state=state)
+
+    def _chain(self, key: KeyRecord, requested_chain: int | None) -> ChainRow:
+        if requested_chain is not None and requested_chain != key.chain_id:
+            raise GatewayError(
+                409,
+                "chain_mismatch",
+                "Compose key chainId does not match request chainId",
+                headers={"x-session-invalid": "invalid_key"},
+            )
+        chain = self._chain_of(key.chain_id)
+        if chain is None:
+            raise GatewayError(400, "chain_not_supported", f"Chain {key.chain_id} is not supported")
+        return chain
+
+    async def _release_quietly(self, hold: Hold) -> None:
+        """Give back a hold the call will not use; if the store fails, the sweeper does it
+        after ``GATEWAY_HOLD_TTL`` (the caller's error matters more than this one)."""
+        try:
+            await self._store.release_hold(hold.hold_id)
+        except StoreUnavailable:
+            pass
 
     async def settle(self, authorization: Authorization, usage: Usage, usage_source: str, *, stream: bool) -> Receipt:
         state: KeyState = authorization.state

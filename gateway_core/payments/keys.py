@@ -171,19 +171,35 @@ class ComposeKeys:
         :raises GatewayError: 401 ``invalid_compose_key`` (with ``x-session-invalid``) or
             503 ``store_unavailable``.
         """
-        claims = self._claims(token)
-        now = self._clock()
-        if claims["exp"] < int(now):
-            raise _invalid("Invalid or expired token", "expired")
+        claims = self.claims(token)
         try:
             record = await self._store.get_key(claims["keyId"])
         except StoreUnavailable as exc:
             raise GatewayError(503, "store_unavailable", "Store is unavailable") from exc
+        return self.check(record, claims)
+
+    def claims(self, token: str) -> Mapping[str, Any]:
+        """Step 1 of §2.2: the verified claims of a token whose own expiry has not passed
+        (``keyId`` names the key). Validation then reads the key and checks it (:meth:`check`).
+
+        :raises GatewayError: 401 ``invalid_compose_key``.
+        """
+        claims = self._claims(token)
+        if claims["exp"] < int(self._clock()):
+            raise _invalid("Invalid or expired token", "expired")
+        return claims
+
+    def check(self, record: KeyRecord | None, claims: Mapping[str, Any]) -> KeyRecord:
+        """The rest of §2.2 on the key as read (``None``: no such key): revoked, unknown,
+        expired, or not the token's owner is a 401, in that order.
+
+        :raises GatewayError: 401 ``invalid_compose_key``.
+        """
         if record is not None and record.revoked_at is not None:
             raise _invalid("Key has been revoked", "revoked")
         if record is None:
             raise _invalid("Key not found", "invalid_key")
-        if record.expires_at <= int(now * 1000):
+        if record.expires_at <= int(self._clock() * 1000):
             raise _invalid("Key has expired", "expired")
         if record.user_address != str(claims["sub"]).lower():
             raise _invalid("Invalid or expired token", "invalid_key")

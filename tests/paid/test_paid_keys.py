@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -85,6 +86,35 @@ def test_invalid_key_is_refused(mock_gateway: GatewayServer, authorization: str,
     assert response.status_code == 401
     assert (openai_error(response)["code"], openai_error(response)["message"]) == ("invalid_compose_key", message)
     assert response.headers["x-session-invalid"] == reason
+
+
+def test_key_errors_come_before_the_budget_error(mock_gateway: GatewayServer) -> None:
+    """The hold reads the key itself: a key that is also out of budget still gets the errors of
+    §2.2 and of its chain, in their order, and the budget is left as it was."""
+    token = mock_gateway.compose_key(budget=1)  # too little for any call
+    wrong_chain = {**bearer(token), "x-chain-id": "43113"}
+    mismatch = httpx.post(mock_gateway.base_url + CHAT, json=chat_body("paid-text"), headers=wrong_chain, timeout=30)
+    assert mismatch.status_code == 409, mismatch.text
+    assert openai_error(mismatch)["code"] == "chain_mismatch"
+    key = key_record(mock_gateway, token)
+    mock_gateway.call(mock_gateway.runtime.store.revoke_key(key.key_id, int(time.time() * 1000)))
+    revoked = httpx.post(mock_gateway.base_url + CHAT, json=chat_body("paid-text"), headers=wrong_chain, timeout=30)
+    assert revoked.status_code == 401, revoked.text
+    assert openai_error(revoked)["message"] == "Key has been revoked"
+    after = key_record(mock_gateway, token)
+    assert (after.budget_used, after.budget_reserved) == (0, 0)
+
+
+def test_a_token_of_a_key_the_store_does_not_have_is_refused(mock_gateway: GatewayServer) -> None:
+    payments = mock_gateway.runtime.payments
+    assert payments is not None
+    known = key_record(mock_gateway, mock_gateway.compose_key(budget=1_000_000))
+    unknown = replace(known, key_id="key_" + uuid.uuid4().hex)
+    token = payments.compose_keys.mint(unknown)
+    response = httpx.post(mock_gateway.base_url + CHAT, json=chat_body("paid-text"), headers=bearer(token), timeout=30)
+    assert response.status_code == 401, response.text
+    assert openai_error(response)["message"] == "Key not found"
+    assert response.headers["x-session-invalid"] == "invalid_key"
 
 
 def test_chain_mismatch(mock_gateway: GatewayServer) -> None:
