@@ -10,7 +10,8 @@ pre-ping adds three round trips per checkout. A paid call's store work cost ~8 m
 * SQLite (:class:`SqliteRunner`): the whole transaction — ``BEGIN``, the operation, ``COMMIT``
   — runs at once on the event loop's own thread, on a connection that never waits for a lock
   (``busy_timeout=0``): an operation is a few indexed statements (~0.1 ms), in-process writers
-  already queue on the store's lock, and in WAL mode a commit does not sync. When another
+  cannot interleave with one that never suspends (those that must wait queue on the store's
+  lock), and in WAL mode a commit does not sync. When another
   process holds the lock (``SQLITE_BUSY``), the operation is rolled back and tried again on
   the next turns of the loop (:data:`_INLINE_RETRIES`); only a lock held longer sends it, as
   one job, to a small thread pool whose connections do wait (the store's busy timeout), so the
@@ -130,6 +131,13 @@ def _sqlite_error(exc: sqlite3.Error) -> NoReturn:
 
 #: What a connection that must not wait says when another process holds the lock.
 _LOCK_CONTENTION = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class _NotDone:
+    """The inline write did not run (:meth:`SqliteRunner._write_at_once`)."""
+
+
+_NOT_DONE = _NotDone()
 
 
 class _Contended(Exception):
@@ -258,13 +266,33 @@ class SqliteRunner:
         for up to the busy timeout) for writes, a deferred ``BEGIN`` (one snapshot) for reads."""
         if not write:
             return await self._inline_or_pool(operation, "BEGIN")
-        async with self._writers:
-            result = await self._inline_or_pool(operation, "BEGIN IMMEDIATE")
+        done = self._write_at_once(operation)
+        if isinstance(done, _NotDone):
+            async with self._writers:
+                result = await self._inline_or_pool(operation, "BEGIN IMMEDIATE")
+        else:
+            result = done
         self._writes += 1
         if self._writes % _CHECKPOINT_EVERY == 0 and (self._checkpointing is None or self._checkpointing.done()):
             # Not awaited: off the caller's path (the writers after it wait for it).
             self._checkpointing = asyncio.create_task(self._checkpoint_between_writers())
         return result
+
+    def _write_at_once(self, operation: Operation[T]) -> T | _NotDone:
+        """The write inline, without queueing on the writers' lock, when nobody holds it: it
+        runs to its end without suspending, so no other writer can start meanwhile. Taking
+        the lock anyway is not free under load: once one writer had to wait for it (a
+        checkpoint's second pass, another process's lock), every writer arriving while any
+        waits queues behind it (asyncio's lock is fair), and each queued writer costs a future
+        and loop turns, so the queue never drained at 64 connections."""
+        if self._writers.locked():
+            return _NOT_DONE
+        try:
+            return self._try_inline(operation, "BEGIN IMMEDIATE")
+        except _Contended:
+            return _NOT_DONE  # another process holds the file: queue and retry
+        except sqlite3.Error as exc:
+            _sqlite_error(exc)
 
     async def _checkpoint_between_writers(self) -> None:
         loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import aiosqlite
 from sqlalchemy.engine import Dialect
 from store_helpers import POSTGRES_URL, postgres_dsn
 
+from gateway_core.shield import _Continue
 from gateway_core.store import Store, database, direct
 from gateway_core.store.database import Database
 from gateway_core.store.prepared import Prepared, Tx
@@ -310,5 +311,43 @@ async def test_sqlite_runs_inline_and_waits_for_another_process_lock_off_the_loo
         assert await asyncio.wait_for(waiting, 10) == {"one": 1}
         ticker.cancel()
         assert runner._executor is not None
+    finally:
+        await db.dispose()
+
+
+async def test_sqlite_write_runs_at_once_while_others_wait_for_the_lock_to_pass(tmp_path: object) -> None:
+    """A write that finds the writers' lock free runs inline without queueing, even while
+    writers woken from the lock's queue have not run yet (asyncio's lock is fair: queueing
+    behind them cost every write under load a future and loop turns, and the queue never
+    drained). Writers that did queue still run, each in its own transaction."""
+    path = f"{tmp_path}/gateway.db"
+    db = Database(f"sqlite:///{path}")
+    one = Prepared(select(literal(1, Integer).label("n")))
+    try:
+        await db.one(one, {}, write=False)
+        runner = db._direct
+        assert isinstance(runner, direct.SqliteRunner)
+        lock = runner._writers
+
+        async def write_one(tx: Tx) -> int:
+            row = await tx.one(one)
+            assert row is not None
+            return int(row["n"])
+
+        await lock.acquire()  # what a checkpoint's second pass, or a contended write, holds
+        queued = [asyncio.create_task(runner.run(write_one, write=True)) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert not any(task.done() for task in queued)  # they wait for the lock
+        lock.release()  # the first waiter is woken, but has not run yet
+        arriving = runner.run(write_one, write=True)
+        try:
+            waited_on = arriving.send(None)
+        except StopIteration as finished:
+            suspended, result = False, finished.value
+        else:  # finished properly (as a task would) before failing the test
+            suspended, result = True, await _Continue(arriving, waited_on)
+        assert await asyncio.wait_for(asyncio.gather(*queued), 5) == [1, 1, 1]
+        assert (suspended, result) == (False, 1), "the write queued behind the woken writers"
+        assert not lock.locked()
     finally:
         await db.dispose()
