@@ -17,40 +17,51 @@ Under any other server the key is absent and ``queue`` is 0.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import time
 from typing import Any, Literal, cast
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
 from gateway_core.timing import RECEIVED_KEY
 
-__all__ = ["HAS_HTTPTOOLS", "HttpChoice", "StampingH11Protocol", "protocol_path"]
+__all__ = ["HAS_HTTPTOOLS", "HttpChoice", "protocol_path"]
 
 HttpChoice = Literal["auto", "httptools", "h11"]
 
 HAS_HTTPTOOLS = importlib.util.find_spec("httptools") is not None
 
 
-class StampingH11Protocol(H11Protocol):
-    _began: int | None = None
-
-    def data_received(self, data: bytes) -> None:
-        if self._began is None and self.conn.their_state is h11.IDLE:
-            self._began = time.perf_counter_ns()
-        super().data_received(data)
-
-    def handle_events(self) -> None:
-        parsed = time.perf_counter_ns()
-        before = self.scope
-        super().handle_events()
-        if self.scope is not before:
-            cast("dict[str, Any]", self.scope)[RECEIVED_KEY] = self._began or parsed
-            self._began = None
+# The classes are built on first use (module ``__getattr__``): a server on httptools never
+# imports h11 (nor one on h11 httptools).
 
 
-if HAS_HTTPTOOLS:
+@functools.cache
+def _stamping_h11() -> type:
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class StampingH11Protocol(H11Protocol):
+        _began: int | None = None
+
+        def data_received(self, data: bytes) -> None:
+            if self._began is None and self.conn.their_state is h11.IDLE:
+                self._began = time.perf_counter_ns()
+            super().data_received(data)
+
+        def handle_events(self) -> None:
+            parsed = time.perf_counter_ns()
+            before = self.scope
+            super().handle_events()
+            if self.scope is not before:
+                cast("dict[str, Any]", self.scope)[RECEIVED_KEY] = self._began or parsed
+                self._began = None
+
+    StampingH11Protocol.__module__ = __name__
+    return StampingH11Protocol
+
+
+@functools.cache
+def _stamping_httptools() -> type:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class StampingHttpToolsProtocol(HttpToolsProtocol):
@@ -59,7 +70,18 @@ if HAS_HTTPTOOLS:
             super().on_message_begin()
             cast("dict[str, Any]", self.scope)[RECEIVED_KEY] = received
 
-    __all__ += ["StampingHttpToolsProtocol"]
+    StampingHttpToolsProtocol.__module__ = __name__
+    return StampingHttpToolsProtocol
+
+
+def __getattr__(name: str) -> type:
+    """``StampingH11Protocol`` and (with httptools installed) ``StampingHttpToolsProtocol``:
+    what :func:`protocol_path` names for uvicorn to import."""
+    if name == "StampingH11Protocol":
+        return _stamping_h11()
+    if name == "StampingHttpToolsProtocol" and HAS_HTTPTOOLS:
+        return _stamping_httptools()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def protocol_path(choice: HttpChoice = "auto") -> str:

@@ -148,4 +148,6 @@ def test_a_served_gateway_loads_only_what_its_configuration_uses(tmp_path: Path)
     loaded = set(done.stdout.split())
     assert "gateway_openai" in loaded  # the probe did start the configured gateway
     unused = ("httpx", "asyncpg", "sqlalchemy.ext.asyncio", "sqlalchemy.orm", "sqlalchemy.dialects.postgresql")
+    if HAS_HTTPTOOLS:  # served on httptools: the h11 protocol and its parser stay unloaded
+        unused += ("h11", "uvicorn.protocols.http.h11_impl")
     assert not {name for name in loaded for prefix in unused if name == prefix or name.startswith(prefix + ".")}
