@@ -11,13 +11,13 @@ pre-ping adds three round trips per checkout. A paid call's store work cost ~8 m
   — runs at once on the event loop's own thread, on a connection that never waits for a lock
   (``busy_timeout=0``): an operation is a few indexed statements (~0.1 ms), in-process writers
   cannot interleave with one that never suspends (those that must wait queue on the store's
-  lock), and in WAL mode a commit does not sync. When another
-  process holds the lock (``SQLITE_BUSY``), the operation is rolled back and tried again on
-  the next turns of the loop (:data:`_INLINE_RETRIES`); only a lock held longer sends it, as
-  one job, to a small thread pool whose connections do wait (the store's busy timeout), so the
-  loop never blocks on a lock. Why not always the pool: a thread hop per operation, and the event
-  loop then queueing for the GIL behind that thread, capped a paid call's throughput at about
-  400/s on one core (``bench/compare.py``). The methods of ``tx`` finish without suspending,
+  lock), and in WAL mode a commit does not sync. When another process holds the lock
+  (``SQLITE_BUSY``), the operation is rolled back and tried again on the next turns of the
+  loop (:data:`_INLINE_RETRIES`); only a lock held longer sends it, as one job, to a small
+  thread pool whose connections do wait (the store's busy timeout), so the loop never blocks on
+  a lock. Why not always the pool: a thread hop per operation, and the event loop then
+  queueing for the GIL behind that thread, capped a paid call's throughput at about 400/s on
+  one core (``bench/compare.py``). The methods of ``tx`` finish without suspending,
   so the coroutine is driven to its end in one go (:func:`_run_to_end`).
 * PostgreSQL (:class:`~gateway_core.store.direct_postgres.PostgresRunner`, in a module of its
   own so that a SQLite deployment never loads asyncpg): asyncpg on a connection from the
