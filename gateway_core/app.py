@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -74,7 +75,7 @@ class GatewayApp(FastAPI):
     before serving.
     """
 
-    _fast_table: dict[tuple[str, str], Endpoint] | None = None
+    _fast_table: Mapping[tuple[str, str], Endpoint] = MappingProxyType({})
     _fast_front: GatewayHTTPMiddleware | None = None
     _telemetry_checked = False
 
@@ -89,24 +90,24 @@ class GatewayApp(FastAPI):
     async def _stack(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
 
-    def _telemetry_off(self) -> bool:
-        native = getattr(self, "_native_telemetry", None)  # absent before FastAPI's telemetry
-        return native is None or not native.enabled()
+    def _front(self) -> GatewayHTTPMiddleware | None:
+        """The front for fast routes, unless FastAPI's telemetry was on at the first request."""
+        if not self._telemetry_checked:
+            self._telemetry_checked = True
+            native = getattr(self, "_native_telemetry", None)  # absent before FastAPI's telemetry
+            if native is not None and native.enabled():
+                self._fast_front = None
+        return self._fast_front
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        front = self._fast_front
-        if front is not None and scope["type"] == "http":
-            if not self._telemetry_checked:
-                self._telemetry_checked = True
-                if not self._telemetry_off():
-                    front = self._fast_front = None
-            if front is not None:
-                if self.root_path:
-                    scope["root_path"] = self.root_path  # as FastAPI.__call__ does
-                if route_key(scope) in self._fast_table:  # type: ignore[operator]
-                    scope["app"] = self  # as Starlette.__call__ does: endpoints read app.state
-                    await front(scope, receive, send)
-                    return
+        front = self._front() if scope["type"] == "http" else None
+        if front is not None:
+            if self.root_path:
+                scope["root_path"] = self.root_path  # as FastAPI.__call__ does
+            if route_key(scope) in self._fast_table:
+                scope["app"] = self  # as Starlette.__call__ does: endpoints read app.state
+                await front(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
