@@ -244,14 +244,14 @@ async def test_sqlite_wal_stays_bounded_under_steady_writes(tmp_path: Path, monk
     store = await Store.open(f"sqlite:///{tmp_path / 'gateway.db'}")
     wal = tmp_path / "gateway.db-wal"
     try:
-        for n in range(3000):
+        for n in range(6000):
             await store.get_or_create_secret(f"secret-{n}", "x" * 3000)  # about a page each
             await asyncio.sleep(0)
-        # 3000 pages' worth were written through it. Between restarts it holds up to
+        # 6000 pages' worth were written through it. Between restarts it holds up to
         # _WAL_RESTART_FRAMES, the writes of a checkpoint interval and those made during the
-        # first pass beside the writers (up to ~900 seen with both CPUs saturated): bounded, not
-        # growing with the writes.
-        assert wal.stat().st_size < 1500 * 4096
+        # first pass beside the writers (up to ~900 seen with both CPUs saturated, ~1530 with a
+        # second test run competing for them): bounded, not growing with the writes.
+        assert wal.stat().st_size < 2500 * 4096
     finally:
         await store.close()
 
