@@ -79,12 +79,16 @@ class GatewayApp(FastAPI):
     _fast_front: GatewayHTTPMiddleware | None = None
     _telemetry_checked = False
 
-    def answer_fast_routes_first(
-        self, table: dict[tuple[str, str], Endpoint], credential_origins: Sequence[str]
-    ) -> None:
-        """Answer ``table``'s routes in front of FastAPI (the dict is used as it is, not copied:
-        the :class:`FastRoutes` inside the stack holds the same one)."""
+    def add_gateway_middleware(self, table: dict[tuple[str, str], Endpoint], credential_origins: Sequence[str]) -> None:
+        """:class:`GatewayHTTPMiddleware` around :class:`FastRoutes` for ``table``, twice from
+        the same arguments: innermost in the middleware stack, and in front of FastAPI for the
+        table's routes. Both hold the same dict (tests wrap its endpoints)."""
+        # Added first, so it runs inside the gateway middleware (the last added is outermost).
+        self.add_middleware(FastRoutes, table=table)
+        self.add_middleware(GatewayHTTPMiddleware, credential_origins=credential_origins)
         self._fast_table = table
+        # Its fallback is never taken (only the table's routes enter the front); the stack is
+        # what would answer them anyway.
         self._fast_front = GatewayHTTPMiddleware(FastRoutes(self._stack, table), credential_origins)
 
     async def _stack(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -144,9 +148,6 @@ def create_app(
     routers.append(facilitator.router)
     for router in routers:
         app.include_router(router)
-    # Added first, so it runs inside the gateway middleware (the last added is outermost).
     table = fast_route_table(route for router in routers for route in router.routes if isinstance(route, APIRoute))
-    app.add_middleware(FastRoutes, table=table)
-    app.add_middleware(GatewayHTTPMiddleware, credential_origins=runtime.settings.cors_credential_origins)
-    app.answer_fast_routes_first(table, runtime.settings.cors_credential_origins)
+    app.add_gateway_middleware(table, runtime.settings.cors_credential_origins)
     return app
