@@ -323,6 +323,26 @@ def test_model_without_pricing_is_503(tmp_path: Any) -> None:
 # -- streaming is never buffered ---------------------------------------------------------------
 
 
+def test_unquotable_model_still_answers_the_key_errors_first() -> None:
+    # The key is read by the hold, which needs a price; when no price can be computed (an
+    # entry pricing can't use) the key is validated first, so its 401 still comes first.
+    unusable = {"sections": [{"unitKey": "usd_per_1m_tokens", "entries": {"bogus": 1}}]}
+    body = {"model": "odd", "messages": [{"content": "x"}]}
+    with _catalog_gateway({"modelId": "odd", "provider": "sandbox", "pricing": unusable}) as server:
+        token = server.compose_key(budget=1_000_000)
+        headers = {"authorization": f"Bearer {token}"}
+        unpriced = httpx.post(server.base_url + "/v1/chat/completions", headers=headers, json=body)
+        payments, store = server.runtime.payments, server.runtime.store
+        assert payments is not None and store is not None
+        key_id = payments.compose_keys.claims(token.removeprefix("compose-"))["keyId"]
+        server.call(store.revoke_key(key_id, int(time.time() * 1000)))
+        revoked = httpx.post(server.base_url + "/v1/chat/completions", headers=headers, json=body)
+        key = server.call(store.get_key(key_id))
+    assert (unpriced.status_code, unpriced.json()["error"]["code"]) == (503, "model_not_priced")
+    assert (revoked.status_code, revoked.json()["error"]["message"]) == (401, "Key has been revoked")
+    assert key is not None and (key.budget_used, key.budget_reserved) == (0, 0)
+
+
 def _catalog_gateway(row: dict[str, Any], extra_plugins: Any = (), config: Mapping[str, str] | None = None) -> Any:
     import tempfile
 
