@@ -59,21 +59,19 @@ _SQLITE_THREADS = 4
 # with the pool path; one process alone does about as many: writes serialize on the file.)
 _INLINE_RETRIES: tuple[float, ...] = (0.0,) * 48 + (0.001,) * 16
 # Write jobs between two WAL checkpoints, which run as jobs of their own rather than inside
-# whichever commit crosses SQLite's automatic threshold (a checkpoint copies pages and syncs
-# the file: milliseconds that would land on one unlucky request). A paid call writes a handful
-# of pages, so this checkpoints about as often as SQLite's default of 1000 pages would.
-# A checkpoint copies the WAL into the database on a pool thread beside the writers (~1 ms of
-# CPU and two syncs). A writer starts the WAL over only when everything in it was copied
-# before that writer began; under steady load writers append during every copy and the WAL
-# grows (seen: 8 GB in three minutes). So once it holds _WAL_RESTART_FRAMES frames, a second
-# pass copies the few frames appended since while the in-process writers wait (two syncs,
-# ~2 ms here), and the next write starts the WAL over (truncated to _WAL_SIZE_LIMIT). That
-# wait lands on a request once per several checkpoints instead of once per checkpoint (it was
-# a paid call's p99 at one connection: +1.5 ms on the settlement), and the WAL stays bounded.
-# Holding the writers off for the whole first pass instead put its milliseconds on one
-# request in a hundred.
-_CHECKPOINT_EVERY = 200
-_WAL_RESTART_FRAMES = 8192  # 32 MiB of 4 KiB pages
+# whichever commit crosses SQLite's automatic threshold. A checkpoint syncs the WAL, copies it
+# into the database and syncs that: 15-20 ms here for this many writes.
+# It runs on a pool thread while this process's writers wait, so it copies everything and the
+# next write starts the WAL over from its beginning: the WAL never holds more than one
+# interval (a paid call writes about 11 pages per transaction: ~26 MiB). Run beside the
+# writers instead, it never finished (they append during every copy) and the WAL had to be
+# bounded by a second pass; worse, every request in flight during a sync stalled for 1.5-4 ms
+# (seen: the loop's own WAL append blocked for ms during the checkpoint's sync; with the
+# syncs turned off, as a test, the stalls were gone), one request in forty at one
+# connection, so those stalls were the p99. Waiting, one request in three
+# hundred waits for the whole checkpoint instead (its p99.9), and p99 at one connection went
+# from 2.4-2.7 ms to 1.4-1.5 (bench/profile.py, same run).
+_CHECKPOINT_EVERY = 600
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
@@ -252,14 +250,14 @@ class SqliteRunner:
         except sqlite3.Error as exc:
             _sqlite_error(exc)
 
-    def _checkpoint(self) -> tuple[bool, int]:
-        """Whether the WAL was copied whole, and how many frames it holds. PASSIVE: copies what
-        it can without waiting for readers or writers (as SQLite's own automatic checkpoint does)."""
+    def _checkpoint(self) -> None:
+        """PASSIVE: copies what it can without waiting for readers (as SQLite's automatic
+        checkpoint does); with this process's writers waiting, that is everything unless a
+        reader still uses an older snapshot or another process writes meanwhile."""
         try:
-            ((busy, log, copied),) = self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:
-            return True, 0  # best effort: the next checkpoint, or the last connection closing, catches up
-        return bool(busy == 0 and copied >= log), int(log)
+            pass  # best effort: the next checkpoint, or the last connection closing, catches up
 
     async def run(self, operation: Operation[T], *, write: bool) -> T:
         """``operation`` in one transaction: ``BEGIN IMMEDIATE`` (the database write lock, waited
@@ -275,7 +273,7 @@ class SqliteRunner:
         self._writes += 1
         if self._writes % _CHECKPOINT_EVERY == 0 and (self._checkpointing is None or self._checkpointing.done()):
             # Not awaited: off the caller's path (the writers after it wait for it).
-            self._checkpointing = asyncio.create_task(self._checkpoint_between_writers())
+            self._checkpointing = asyncio.create_task(self._checkpoint_with_writers_waiting())
         return result
 
     def _write_at_once(self, operation: Operation[T]) -> T | _NotDone:
@@ -294,16 +292,9 @@ class SqliteRunner:
         except sqlite3.Error as exc:
             _sqlite_error(exc)
 
-    async def _checkpoint_between_writers(self) -> None:
-        loop = asyncio.get_running_loop()
-        writes = self._writes
-        copied_whole, frames = await loop.run_in_executor(self._pool(), self._checkpoint)
-        if copied_whole and self._writes == writes:
-            return  # nothing appended since: the next write starts the WAL over
-        if frames < _WAL_RESTART_FRAMES:
-            return  # the next checkpoint copies what was appended meanwhile
+    async def _checkpoint_with_writers_waiting(self) -> None:
         async with self._writers:
-            await loop.run_in_executor(self._pool(), self._checkpoint)
+            await asyncio.get_running_loop().run_in_executor(self._pool(), self._checkpoint)
 
     async def drain(self) -> None:
         """Wait for a checkpoint still running (before :meth:`close`)."""
