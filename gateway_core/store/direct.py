@@ -61,8 +61,9 @@ _INLINE_RETRIES: tuple[float, ...] = (0.0,) * 48 + (0.001,) * 16
 # Write jobs between two WAL checkpoints, which run as jobs of their own rather than inside
 # whichever commit crosses SQLite's automatic threshold. A checkpoint syncs the WAL, copies it
 # into the database and syncs that: 15-20 ms here for this many writes.
-# It runs on a pool thread while this process's writers wait, so it copies everything and the
-# next write starts the WAL over from its beginning: the WAL never holds more than one
+# It runs on a pool thread while this process's writers wait (and, through SQLite's lock, those
+# of other workers: :meth:`SqliteRunner._checkpoint`), so it copies everything and the next
+# write starts the WAL over from its beginning: the WAL never holds more than one
 # interval (a paid call writes about 11 pages per transaction: ~26 MiB). Run beside the
 # writers instead, it never finished (they append during every copy) and the WAL had to be
 # bounded by a second pass; worse, every request in flight during a sync stalled for 1.5-4 ms
@@ -251,11 +252,13 @@ class SqliteRunner:
             _sqlite_error(exc)
 
     def _checkpoint(self) -> None:
-        """PASSIVE: copies what it can without waiting for readers (as SQLite's automatic
-        checkpoint does); with this process's writers waiting, that is everything unless a
-        reader still uses an older snapshot or another process writes meanwhile."""
+        """RESTART: waits (the pool connection's busy timeout) for a writer of another process
+        to finish, holds theirs off while it copies the whole WAL, then waits for readers to
+        leave it, so that the next write starts it over. PASSIVE would let other workers'
+        writers append during the copy: with two workers the WAL never restarted and grew
+        without bound, every append a new block the kernel zero-fills (7% of the CPU)."""
         try:
-            self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._connection().execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
         except sqlite3.Error:
             pass  # best effort: the next checkpoint, or the last connection closing, catches up
 
