@@ -73,6 +73,7 @@ _INLINE_RETRIES: tuple[float, ...] = (0.0,) * 48 + (0.001,) * 16
 # hundred waits for the whole checkpoint instead (its p99.9), and p99 at one connection went
 # from 2.4-2.7 ms to 1.4-1.5 (bench/profile.py, same run).
 _CHECKPOINT_EVERY = 600
+_CHECKPOINT_WAIT_MS = 1000
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
@@ -252,15 +253,22 @@ class SqliteRunner:
             _sqlite_error(exc)
 
     def _checkpoint(self) -> None:
-        """RESTART: waits (the pool connection's busy timeout) for a writer of another process
+        """RESTART: waits (up to :data:`_CHECKPOINT_WAIT_MS`) for a writer of another process
         to finish, holds theirs off while it copies the whole WAL, then waits for readers to
         leave it, so that the next write starts it over. PASSIVE would let other workers'
         writers append during the copy: with two workers the WAL never restarted and grew
         without bound, every append a new block the kernel zero-fills (7% of the CPU)."""
+        connection = self._connection()
+        (busy_timeout,) = connection.execute("PRAGMA busy_timeout").fetchone()
+        # Waits for another worker's write or an older reader for a second at most, not the
+        # store's busy timeout: this process's writers wait as long.
+        connection.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
         try:
-            self._connection().execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
         except sqlite3.Error:
             pass  # best effort: the next checkpoint, or the last connection closing, catches up
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
 
     async def run(self, operation: Operation[T], *, write: bool) -> T:
         """``operation`` in one transaction: ``BEGIN IMMEDIATE`` (the database write lock, waited

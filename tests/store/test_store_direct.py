@@ -275,6 +275,32 @@ async def test_sqlite_wal_stays_bounded_while_another_process_writes(
     assert size < 500 * 4096
 
 
+async def test_sqlite_checkpoint_waits_briefly_for_a_reader_that_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that keeps an old snapshot open keeps RESTART waiting; writers wait behind the
+    checkpoint, so it gives up after _CHECKPOINT_WAIT_MS (not the store's 15 s busy timeout)
+    and the writes go on."""
+    monkeypatch.setattr(direct, "_CHECKPOINT_EVERY", 2)
+    monkeypatch.setattr(direct, "_CHECKPOINT_WAIT_MS", 100)
+    path = tmp_path / "gateway.db"
+    store = await Store.open(f"sqlite:///{path}")
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        await store.get_or_create_secret("first", "x")
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchall()  # holds its snapshot
+        await store.get_or_create_secret("second", "x")  # the second write: a checkpoint starts
+        started = time.monotonic()
+        await asyncio.sleep(0.01)  # it holds the writers, waiting for the reader
+        assert await store.get_or_create_secret("third", "x") == "x"  # waited, then wrote
+        assert 0.1 <= time.monotonic() - started < 2.0
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+        await store.close()
+
+
 async def test_sqlite_lock_held_briefly_by_another_process_is_retried_inline(tmp_path: object) -> None:
     """A write lock another process holds for a moment (a transaction of its own) is waited
     for on the next turns of the loop, without the pool: SQLite's busy handler would sleep in
