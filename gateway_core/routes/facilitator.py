@@ -189,7 +189,8 @@ async def fund(request: Request) -> Response:
 
 
 @router.get("/sandbox/accounts/{address}")
-async def account(request: Request, address: str) -> Response:
+async def account(request: Request) -> Response:
     """§9.6: balance, allowances and the last 20 transfers."""
+    address: str = request.path_params["address"]
     payments, sandbox = _sandbox(request)
     return json_response(await account_body(sandbox, payments.store, parse_address(address)))

@@ -282,16 +282,18 @@ async def _target(request: Request, payments: Payments, key_id: str) -> KeyRecor
 
 
 @router.get("/api/keys/{key_id}")
-async def show_key(request: Request, key_id: str) -> Response:
+async def show_key(request: Request) -> Response:
     """§4.3: one KeyRecord in the §4.2 shape."""
+    key_id: str = request.path_params["key_id"]
     payments = payments_of(request)
     record = await _target(request, payments, key_id)
     return json_response(key_record_body(record, _now_ms()))
 
 
 @router.delete("/api/keys/{key_id}")
-async def revoke_key(request: Request, key_id: str) -> Response:
+async def revoke_key(request: Request) -> Response:
     """§4.4: sets ``revokedAt`` unless already set; idempotent."""
+    key_id: str = request.path_params["key_id"]
     payments = payments_of(request)
     await _target(request, payments, key_id)
     with store_errors():

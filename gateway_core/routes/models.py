@@ -135,12 +135,13 @@ async def search_models(request: Request) -> Response:
 
 
 @router.get("/v1/models/{model:path}")
-async def get_model(request: Request, model: str) -> Response:
+async def get_model(request: Request) -> Response:
     """Path dispatch of spec §3.4: ``all`` → §3.2, ``…/params`` → §3.5, else one row.
 
     ``model`` is the percent-decoded rest of the path, so raw slashes and ``%2F`` both work.
     The ``provider`` query parameter is accepted and ignored.
     """
+    model: str = request.path_params["model"]
     runtime = _runtime(request)
     if model == "all":
         return _list_all(runtime)
@@ -184,22 +185,26 @@ async def list_modalities(request: Request) -> Response:
 
 
 @router.get("/v1/modalities/{modality}")
-async def get_modality(request: Request, modality: str) -> Response:
+async def get_modality(request: Request) -> Response:
     """One ``ModalityCatalogEntry``."""
+    modality: str = request.path_params["modality"]
     checked = _path_modality(modality)
     return json_response(modality_entry(_runtime(request).catalog.all_rows(), checked))
 
 
 @router.get("/v1/modalities/{modality}/operations")
-async def list_operations(request: Request, modality: str) -> Response:
+async def list_operations(request: Request) -> Response:
     """The ``OperationCatalogEntry`` list of one modality."""
+    modality: str = request.path_params["modality"]
     checked = _path_modality(modality)
     return json_response({"object": "list", "data": operation_entries(_runtime(request).catalog.all_rows(), checked)})
 
 
 @router.get("/v1/modalities/{modality}/operations/{operation}/models")
-async def list_operation_models(request: Request, modality: str, operation: str) -> Response:
+async def list_operation_models(request: Request) -> Response:
     """Search of curated rows having this modality and operation (spec §3.6)."""
+    modality: str = request.path_params["modality"]
+    operation: str = request.path_params["operation"]
     runtime = _runtime(request)
     fields: dict[str, Any] = {name: request.query_params.get(name) for name in _OPERATION_MODEL_FIELDS}
     fields["modality"] = _path_modality(modality)
@@ -217,8 +222,9 @@ async def list_families(request: Request) -> Response:
 
 
 @router.get("/v1/families/{family:path}")
-async def get_family(request: Request, family: str) -> Response:
+async def get_family(request: Request) -> Response:
     """One family's model count; the path convertor lets ``/v1/families/`` reach the 400."""
+    family: str = request.path_params["family"]
     wanted = normalize_family(family)
     if not wanted:
         raise GatewayError(400, "invalid_family", "family is required", param="family")

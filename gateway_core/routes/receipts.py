@@ -71,8 +71,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int, m
 
 
 @router.get("/api/receipts/{receipt_id}")
-async def get_receipt(request: Request, receipt_id: str) -> Response:
+async def get_receipt(request: Request) -> Response:
     """200 ``{"receipt": {…}}``; 404 ``receipt_not_found`` (also for a refused owner check)."""
+    receipt_id: str = request.path_params["receipt_id"]
     payments = payments_of(request)
     key = await _caller_key(request, payments)
     with store_errors():

@@ -222,14 +222,16 @@ async def create_response(request: Request) -> Response:
 
 
 @router.get("/v1/responses/{response_id}")
-async def retrieve_response(request: Request, response_id: str) -> Response:
+async def retrieve_response(request: Request) -> Response:
+    response_id: str = request.path_params["response_id"]
     runtime: Runtime = request.app.state.runtime
     record = await readable(request, runtime, response_id)
     return json_response(record_body(record))
 
 
 @router.get("/v1/responses/{response_id}/input_items")
-async def list_input_items(request: Request, response_id: str) -> Response:
+async def list_input_items(request: Request) -> Response:
+    response_id: str = request.path_params["response_id"]
     runtime: Runtime = request.app.state.runtime
     page = input_items_query(request.query_params)
     record = await readable(request, runtime, response_id)
@@ -237,9 +239,10 @@ async def list_input_items(request: Request, response_id: str) -> Response:
 
 
 @router.post("/v1/responses/{response_id}/cancel")
-async def cancel_response(request: Request, response_id: str) -> Response:
+async def cancel_response(request: Request) -> Response:
     """Stop a queued or running response (§6.5): the record becomes ``cancelled`` at once; the
     run, in this process or another replica, closes its upstream and bills what it delivered."""
+    response_id: str = request.path_params["response_id"]
     runtime: Runtime = request.app.state.runtime
     await readable(request, runtime, response_id)  # the ownership rule, as for GET
     assert runtime.store is not None  # readable() found the record in it
