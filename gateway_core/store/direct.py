@@ -60,21 +60,24 @@ _SQLITE_THREADS = 4
 _INLINE_RETRIES: tuple[float, ...] = (0.0,) * 48 + (0.001,) * 16
 # Write jobs between two WAL checkpoints, which run as jobs of their own rather than inside
 # whichever commit crosses SQLite's automatic threshold. A checkpoint syncs the WAL, copies it
-# into the database and syncs that: 15-20 ms here for this many writes.
-# It runs on a pool thread while this process's writers wait (and, through SQLite's lock, those
-# of other workers: :meth:`SqliteRunner._checkpoint`), so it copies everything and the next
-# write starts the WAL over from its beginning: the WAL never holds more than one
-# interval (a paid call writes about 11 pages per transaction: ~26 MiB). Run beside the
-# writers instead, it never finished (they append during every copy) and the WAL had to be
-# bounded by a second pass; worse, every request in flight during a sync stalled for 1.5-4 ms
-# (seen: the loop's own WAL append blocked for ms during the checkpoint's sync; with the
-# syncs turned off, as a test, the stalls were gone), one request in forty at one
-# connection, so those stalls were the p99. Waiting, one request in three
-# hundred waits for the whole checkpoint instead (its p99.9), and p99 at one connection went
-# from 2.4-2.7 ms to 1.4-1.5 (bench/profile.py, same run).
-_CHECKPOINT_EVERY = 600
+# into the database and syncs that: 15-20 ms here for 600 writes, 30-60 ms for 1200 (mostly
+# the index pages of random ids, one page each per paid call). It runs on a pool thread while
+# this process's writers wait (and, through SQLite's lock, those of other workers:
+# :meth:`SqliteRunner._checkpoint`), so it copies everything and the next write starts the WAL
+# over from its beginning: the WAL never holds more than one interval (a paid call writes
+# about 11 pages per transaction: ~54 MiB, under _WAL_SIZE_LIMIT, beyond which SQLite would
+# truncate it at every restart). Run beside the writers instead, it never finished (they
+# append during every copy) and the WAL had to be bounded by a second pass; worse, every
+# request in flight during a sync stalled for 1.5-4 ms (seen: the loop's own WAL append
+# blocked for ms during the checkpoint's sync; with the syncs turned off, as a test, the
+# stalls were gone), one request in forty at one connection, so those stalls were the p99.
+# Now one paid call in ~600 waits for a whole checkpoint (and the next runs on cold CPU
+# caches): its p99.9. p99 at one connection, over windows of 500 calls (bench/profile.py's
+# sequential run): 2.4-2.7 ms with checkpoints beside the writers, 1.32 checkpointing every
+# 600 writes, 1.09 every 1200.
+_CHECKPOINT_EVERY = 1200
 _CHECKPOINT_WAIT_MS = 1000
-_WAL_SIZE_LIMIT = 64 * 1024 * 1024
+_WAL_SIZE_LIMIT = 128 * 1024 * 1024
 
 
 # -- SQLite ------------------------------------------------------------------------------
