@@ -17,10 +17,10 @@ from sqlalchemy import Boolean, Integer, Select, String, bindparam, func, litera
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.sqlite import aiosqlite
 from sqlalchemy.engine import Dialect
-from store_helpers import POSTGRES_URL, postgres_dsn
+from store_helpers import NOW, POSTGRES_URL, make_key, postgres_dsn, sqlite_statements
 
 from gateway_core.shield import _Continue
-from gateway_core.store import Store, database, direct
+from gateway_core.store import DuplicateRecord, Store, database, direct
 from gateway_core.store.database import Database
 from gateway_core.store.prepared import Prepared, Tx
 from gateway_core.store.schema import Uint256, compose_keys, ledger_accounts, response_records
@@ -396,3 +396,96 @@ async def test_sqlite_write_runs_at_once_while_others_wait_for_the_lock_to_pass(
         assert not lock.locked()
     finally:
         await db.dispose()
+
+
+# -- writes queued behind the writers' lock run in batches -----------------------------------
+
+
+async def _sqlite_store(tmp_path: Path) -> tuple[Store, direct.SqliteRunner]:
+    store = await Store.open(f"sqlite:///{tmp_path / 'gateway.db'}")
+    runner = store._db._direct
+    assert isinstance(runner, direct.SqliteRunner)
+    return store, runner
+
+
+async def test_writes_queued_behind_the_writers_lock_commit_together(tmp_path: Path) -> None:
+    """While the writers' lock is held (a checkpoint, another process's lock), writes queue;
+    then one transaction runs them all, each in a savepoint, each caller getting its own
+    result, and the budget sums as if they had run one by one."""
+    store, runner = await _sqlite_store(tmp_path)
+    try:
+        await store.create_key(make_key("k1", limit=10_000))
+        with sqlite_statements(store) as seen:
+            async with runner._writers:
+                holds = [asyncio.create_task(store.hold("k1", 100, 1, f"r{n}", NOW)) for n in range(5)]
+                await asyncio.sleep(0.01)
+                assert not any(hold.done() for hold in holds)  # queued
+            outcomes = await asyncio.gather(*holds)
+        assert [outcome.hold is not None for outcome in outcomes] == [True] * 5
+        assert len({outcome.hold.hold_id for outcome in outcomes if outcome.hold is not None}) == 5
+        assert (seen.count("BEGIN"), seen.count("COMMIT"), seen.count("SAVEPOINT")) == (1, 1, 5)
+        key = await store.get_key("k1")
+        assert key is not None and key.budget_reserved == 500
+    finally:
+        await store.close()
+
+
+async def test_a_failing_write_of_a_batch_fails_alone(tmp_path: Path) -> None:
+    store, runner = await _sqlite_store(tmp_path)
+    try:
+        await store.create_key(make_key("k1"))
+        async with runner._writers:
+            writes = [asyncio.create_task(store.create_key(make_key(key_id))) for key_id in ("k2", "k1", "k3")]
+            await asyncio.sleep(0.01)
+        created, duplicate, also_created = await asyncio.gather(*writes, return_exceptions=True)
+        assert created is None and also_created is None
+        assert isinstance(duplicate, DuplicateRecord)  # the store's own error, as unbatched
+        assert await store.get_key("k2") is not None and await store.get_key("k3") is not None
+    finally:
+        await store.close()
+
+
+async def test_a_write_whose_caller_left_while_queued_is_not_run(tmp_path: Path) -> None:
+    store, runner = await _sqlite_store(tmp_path)
+    try:
+        async with runner._writers:
+            gone = asyncio.create_task(store.create_key(make_key("gone")))
+            kept = asyncio.create_task(store.create_key(make_key("kept")))
+            await asyncio.sleep(0.01)
+            gone.cancel()
+        await kept
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        assert await store.get_key("gone") is None and await store.get_key("kept") is not None
+    finally:
+        await store.close()
+
+
+async def test_queued_writes_fail_together_when_their_transaction_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing of a batch is kept when its commit fails: every caller gets the error."""
+    store, runner = await _sqlite_store(tmp_path)
+    try:
+        real_job = direct.SqliteRunner._job
+
+        def failing_commit(self: direct.SqliteRunner, operation: Any, begin: Any, connection: Any = None) -> Any:
+            def broken(tx: Tx) -> Any:
+                async def run() -> Any:
+                    await operation(tx)
+                    raise sqlite3.DatabaseError("database disk image is malformed")
+
+                return run()
+
+            return real_job(self, broken, begin, connection)
+
+        async with runner._writers:
+            writes = [asyncio.create_task(store.create_key(make_key(key_id))) for key_id in ("k1", "k2")]
+            await asyncio.sleep(0.01)
+            monkeypatch.setattr(direct.SqliteRunner, "_job", failing_commit)
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+        monkeypatch.undo()
+        assert [type(outcome).__name__ for outcome in outcomes] == ["StoreUnavailable"] * 2
+        assert await store.get_key("k1") is None and await store.get_key("k2") is None
+    finally:
+        await store.close()
