@@ -184,6 +184,12 @@ def _store_error(exc: Exception) -> Exception:
         return translated
 
 
+def _waiters_error(exc: BaseException) -> Exception:
+    """What the callers of queued writes get when their batch could not run: its error, or for
+    a cancelled queue task (shutdown) the store's own."""
+    return exc if isinstance(exc, Exception) else StoreUnavailable("store closed while writes waited")
+
+
 #: What a connection that must not wait says when another process holds the lock.
 _LOCK_CONTENTION = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
@@ -379,7 +385,7 @@ class SqliteRunner:
                         await self._run_batch(queued)
         except BaseException as exc:
             # Cancelled (shutdown) or worse: nobody may be left waiting for a write.
-            error = exc if isinstance(exc, Exception) else StoreUnavailable("store closed while writes waited")
+            error = _waiters_error(exc)
             for _operation, future in self._queued:
                 if not future.done():
                     future.set_exception(error)
@@ -392,7 +398,7 @@ class SqliteRunner:
         try:
             result = await self._inline_or_pool(operations[0] if alone else _batch(operations), "BEGIN IMMEDIATE")
         except BaseException as exc:  # nothing was committed: every write of the batch failed
-            error = exc if isinstance(exc, Exception) else StoreUnavailable("store closed while writes waited")
+            error = _waiters_error(exc)
             for _operation, future in queued:
                 if not future.done():
                     future.set_exception(error)
