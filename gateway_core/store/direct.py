@@ -351,9 +351,9 @@ class SqliteRunner:
         """The write inline, without queueing on the writers' lock, when nobody holds it: it
         runs to its end without suspending, so no other writer can start meanwhile. Taking
         the lock anyway is not free under load: once one writer had to wait for it (a
-        checkpoint's second pass, another process's lock), every writer arriving while any
-        waits queues behind it (asyncio's lock is fair), and each queued writer costs a future
-        and loop turns, so the queue never drained at 64 connections."""
+        checkpoint, another process's lock), every writer arriving while any waits queues
+        behind it (asyncio's lock is fair), and each queued writer costs a future and loop
+        turns, so the queue never drained at 64 connections."""
         if self._writers.locked():
             return _NOT_DONE
         try:

@@ -381,7 +381,7 @@ async def test_sqlite_write_runs_at_once_while_others_wait_for_the_lock_to_pass(
             assert row is not None
             return int(row["n"])
 
-        await lock.acquire()  # what a checkpoint's second pass, or a contended write, holds
+        await lock.acquire()  # what a checkpoint, or a contended write, holds
         queued = [asyncio.create_task(runner.run(write_one, write=True)) for _ in range(3)]
         await asyncio.sleep(0)
         assert not any(task.done() for task in queued)  # they wait for the lock

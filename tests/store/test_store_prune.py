@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from store_helpers import ASSET, NETWORK, NOW, WALLET, make_key
 
-from gateway_core.store import Cumulative, ReceiptRow, Store, direct, retention
+from gateway_core.store import Cumulative, ReceiptRow, Store, direct, holds, retention
 
 pytestmark = pytest.mark.anyio
 
@@ -68,13 +68,21 @@ async def test_prune_applies_every_retention_rule(store: Store) -> None:
 
 
 async def test_prune_deletes_through_indexes_on_sqlite(sqlite_store: Store) -> None:
-    """Prune's writes run inline on the event loop: none may scan a whole table (it did for
+    """Prune's statements run inline on the event loop: none may scan a whole table (it did for
     finished holds and reservations, a pause that grew with the store every 60 s)."""
     runner = sqlite_store._db._direct
     assert isinstance(runner, direct.SqliteRunner)
     connection = runner._inline_connection()
     dialect = SQLiteDialect_pysqlite(dbapi=sqlite3)
-    for statement in (retention._FINISHED_HOLDS, retention._RESERVATIONS, retention._RECEIPTS):
+    statements = (
+        holds._STALE,
+        retention._FINISHED_HOLDS,
+        retention._RESERVATIONS,
+        retention._RECEIPTS,
+        retention._SIGNATURE_PROOFS,
+        retention._RESPONSES,
+    )
+    for statement in statements:
         compiled = statement.compiled(dialect)
         params = dict.fromkeys((name for name, _convert in compiled.positions), 0)
         plan = [row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + compiled.sql, compiled.args(params))]
