@@ -23,6 +23,9 @@ pre-ping adds three round trips per checkout. A paid call's store work cost ~8 m
   each in a savepoint (:meth:`SqliteRunner._write_queued`): with two workers on one file, each
   worker's writes went from one lock and one commit apiece to one for the whole queue (two
   workers at c=64: ~2000 -> ~2400 paid calls/s, median of 7 runs; one worker ~1550).
+  Writes of other calls in the pass of the event loop that committed one inline queue the
+  same way (group commit, :meth:`SqliteRunner._write_at_once`): at c=64 a paid call's CPU
+  fell ~15-20 % (``bench/profile.py``).
 * PostgreSQL (:class:`~gateway_core.store.direct_postgres.PostgresRunner`, in a module of its
   own so that a SQLite deployment never loads asyncpg): asyncpg on a connection from the
   engine's pool, inside an asyncpg transaction; or, for one statement that is atomic by itself
@@ -235,6 +238,9 @@ class SqliteRunner:
         # Writes that found the writers' lock taken, and the task that runs them (in batches).
         self._queued: list[tuple[Operation[Any], asyncio.Future[Any]]] = []
         self._draining: asyncio.Task[None] | None = None
+        # The task whose write committed inline in this pass of the event loop over its ready
+        # callbacks, until the next pass (:meth:`_write_at_once`).
+        self._inline_writer: asyncio.Task[Any] | None = None
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: no implicit BEGIN; each job issues the BEGIN it needs.
@@ -348,20 +354,38 @@ class SqliteRunner:
         return result
 
     def _write_at_once(self, operation: Operation[T]) -> T | _NotDone:
-        """The write inline, without queueing on the writers' lock, when nobody holds it: it
-        runs to its end without suspending, so no other writer can start meanwhile. Taking
-        the lock anyway is not free under load: once one writer had to wait for it (a
+        """The write inline, without queueing on the writers' lock, when nobody holds it and no
+        other task's write committed inline in this pass of the event loop: it runs to its end
+        without suspending, so no other writer can start meanwhile.
+
+        Taking the lock anyway is not free under load: once one writer had to wait for it (a
         checkpoint, another process's lock), every writer arriving while any waits queues
         behind it (asyncio's lock is fair), and each queued writer costs a future and loop
-        turns, so the queue never drained at 64 connections."""
-        if self._writers.locked():
+        turns, so the queue never drained at 64 connections.
+
+        The writes of the other tasks of that pass queue instead (group commit): under load
+        the tasks a pass runs often each have a write, and together they cost one commit,
+        whose WAL append writes a page that several of them changed (the key's row, a table's
+        last page) once. A lone call's writes, as at one connection, still run at once,
+        never suspending, even two in a row."""
+        task = asyncio.current_task()
+        if self._writers.locked() or self._inline_writer not in (None, task):
             return _NOT_DONE
         try:
-            return self._try_inline(operation, "BEGIN IMMEDIATE")
+            result = self._try_inline(operation, "BEGIN IMMEDIATE")
         except _Contended:
             return _NOT_DONE  # another process holds the file: queue and retry
         except sqlite3.Error as exc:
             _sqlite_error(exc)
+        if self._inline_writer is None:
+            self._inline_writer = task
+            # Runs in the loop's next pass, after this one's callbacks (asyncio's and uvloop's
+            # passes run only the callbacks that were ready when the pass began).
+            asyncio.get_running_loop().call_soon(self._next_pass)
+        return result
+
+    def _next_pass(self) -> None:
+        self._inline_writer = None
 
     async def _write_queued(self, operation: Operation[T]) -> T:
         """Queue ``operation`` behind the writers' lock. Whoever holds it (a checkpoint, the

@@ -432,6 +432,44 @@ async def test_writes_queued_behind_the_writers_lock_commit_together(tmp_path: P
         await store.close()
 
 
+async def test_writes_of_one_loop_pass_share_a_commit(tmp_path: Path) -> None:
+    """Calls whose writes come in the same pass of the event loop (as under load): the first
+    commits at once, the others queue and commit together in the next pass; the budget sums
+    as if each had run alone."""
+    store, _runner = await _sqlite_store(tmp_path)
+    try:
+        await store.create_key(make_key("k1", limit=10_000))
+        with sqlite_statements(store) as seen:
+            # Tasks started together take their first step in the same pass.
+            outcomes = await asyncio.gather(*(store.hold("k1", 100, 1, f"r{n}", NOW) for n in range(5)))
+        assert all(outcome.hold is not None for outcome in outcomes)
+        assert (seen.count("BEGIN"), seen.count("COMMIT"), seen.count("SAVEPOINT")) == (2, 2, 4)
+        key = await store.get_key("k1")
+        assert key is not None and key.budget_reserved == 500
+    finally:
+        await store.close()
+
+
+async def test_one_calls_writes_in_a_row_run_at_once(tmp_path: Path) -> None:
+    """Writes of one task, one after another without suspending in between, each commit at
+    once (inline, not queued): the pass grouping never delays a lone call."""
+    store, runner = await _sqlite_store(tmp_path)
+    try:
+        await store.create_key(make_key("k1", limit=10_000))
+
+        with sqlite_statements(store) as seen:
+            for n in range(2):
+                arriving = store.hold("k1", 100, 1, f"r{n}", NOW)
+                with pytest.raises(StopIteration):  # finished without suspending
+                    arriving.send(None)
+        assert (seen.count("BEGIN"), seen.count("COMMIT"), seen.count("SAVEPOINT")) == (2, 2, 0)
+        assert runner._inline_writer is asyncio.current_task()
+        await asyncio.sleep(0)  # the next pass
+        assert runner._inline_writer is None
+    finally:
+        await store.close()
+
+
 async def test_a_failing_write_of_a_batch_fails_alone(tmp_path: Path) -> None:
     store, runner = await _sqlite_store(tmp_path)
     try:
