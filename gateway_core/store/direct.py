@@ -65,6 +65,11 @@ _SQLITE_THREADS = 4
 # (bench/store_ops.py --throughput, two processes: 2795-3042 paid calls/s against 2615-2700
 # with the pool path; one process alone does about as many: writes serialize on the file.)
 _INLINE_RETRIES: tuple[float, ...] = (0.0,) * 48 + (0.001,) * 16
+# Queued writes run in transactions of at most this many, the event loop running its other
+# callbacks between two: a burst of calls (512 streams started at once) queues hundreds of
+# holds, and one transaction for all of them would hold the loop, and every stream it serves,
+# for as long as they all take (~0.1-0.3 ms each).
+_BATCH_MAX = 64
 # Write jobs between two WAL checkpoints, which run as jobs of their own rather than inside
 # whichever commit crosses SQLite's automatic threshold. A checkpoint syncs the WAL, copies it
 # into the database and syncs that: 15-20 ms here for 600 writes, 30-60 ms for 1200 (mostly
@@ -404,9 +409,11 @@ class SqliteRunner:
             async with self._writers:
                 while self._queued:
                     queued = [(operation, future) for operation, future in self._queued if not future.cancelled()]
-                    self._queued = []
+                    self._queued = queued[_BATCH_MAX:]
                     if queued:
-                        await self._run_batch(queued)
+                        await self._run_batch(queued[:_BATCH_MAX])
+                    if self._queued:
+                        await asyncio.sleep(0)  # the loop's other callbacks before the next batch
         except BaseException as exc:
             # Cancelled (shutdown) or worse: nobody may be left waiting for a write.
             error = _waiters_error(exc)

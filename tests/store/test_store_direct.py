@@ -450,6 +450,42 @@ async def test_writes_of_one_loop_pass_share_a_commit(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_a_long_queue_commits_in_bounded_batches_with_the_loop_running_between(tmp_path: Path) -> None:
+    """A burst queues more writes than one transaction takes (:data:`direct._BATCH_MAX`): they
+    commit in several, and the event loop runs its other callbacks (the streams it serves)
+    between two, instead of being held for the whole queue."""
+    store, runner = await _sqlite_store(tmp_path)
+    count = direct._BATCH_MAX + 10
+    try:
+        await store.create_key(make_key("k1", limit=10**9))
+        with sqlite_statements(store) as seen:
+            ticking = True
+
+            async def other_callbacks() -> None:
+                while ticking:
+                    seen.append("tick")
+                    await asyncio.sleep(0)
+
+            async with runner._writers:
+                holds = [asyncio.create_task(store.hold("k1", 100, 1, f"r{n}", NOW)) for n in range(count)]
+                await asyncio.sleep(0.01)
+                ticker = asyncio.create_task(other_callbacks())
+                await asyncio.sleep(0)
+                del seen[:]
+            outcomes = await asyncio.gather(*holds)
+            ticking = False
+            await ticker
+        assert all(outcome.hold is not None for outcome in outcomes)
+        statements = [word for word in seen if word != "SAVEPOINT" and word != "RELEASE" and word != "INSERT"]
+        assert (statements.count("BEGIN"), statements.count("COMMIT"), seen.count("SAVEPOINT")) == (2, 2, count)
+        between = statements[statements.index("COMMIT") : len(statements) - statements[::-1].index("BEGIN")]
+        assert "tick" in between, "the loop was held from one batch to the next"
+        key = await store.get_key("k1")
+        assert key is not None and key.budget_reserved == 100 * count
+    finally:
+        await store.close()
+
+
 async def test_one_calls_writes_in_a_row_run_at_once(tmp_path: Path) -> None:
     """Writes of one task, one after another without suspending in between, each commit at
     once (inline, not queued): the pass grouping never delays a lone call."""
