@@ -23,7 +23,6 @@ import importlib.util
 import math
 import os
 import resource
-import signal
 import statistics
 import sys
 import tempfile
@@ -32,13 +31,12 @@ from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 from litellm_setup import DEFAULT_VERSION, default_venv, ensure_litellm
 from load import Tally, Target, Workload, mixed_soak
 from measure import FAST, Plan, round_for, throughput, warm_up
-from procs import LOAD_CPU, PROXY_CPU, pinned, pinning_possible, rss_kib, start_mock, stop
+from procs import LOAD_CPU, PROXY_CPU, pinned, pinning_possible, rss_kib, start_mock, stop, stop_servers_on_sigterm
 from report import Results, render
 from servers import direct_target, start_gateway, start_litellm
 from wrk import find_wrk
@@ -90,11 +88,6 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _say(message: str) -> None:
     print(f"compare: {message}", file=sys.stderr, flush=True)
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Turned into an exception so the ExitStack that stops the servers unwinds.
-    raise KeyboardInterrupt
 
 
 def _run_loop(main: Coroutine[Any, Any, _T], seconds: float) -> _T:
@@ -188,7 +181,7 @@ def _loadavg() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    stop_servers_on_sigterm()
     # 512 streams hold three sockets each across the client, the proxy and the mock.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))

@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "rss_kib",
     "start",
     "start_mock",
+    "stop_servers_on_sigterm",
     "stop",
     "wait_http",
 ]
@@ -198,3 +200,13 @@ def start_mock(cpus: Iterable[int] | None, log: IO[bytes], timeout: float) -> tu
         stop(process)
         raise RuntimeError(f"the mock upstream did not report its port (exit code {process.poll()})") from None
     return process, port
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_servers_on_sigterm() -> None:
+    """Make ``SIGTERM`` (``timeout``, ``kill``) unwind like Ctrl-C, so the ``ExitStack`` that
+    stops the servers runs: they live in sessions of their own and would outlive this process."""
+    signal.signal(signal.SIGTERM, _interrupt)

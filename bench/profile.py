@@ -30,7 +30,17 @@ from pathlib import Path
 
 from load import Sample, Tally, Workload
 from measure import FAST, Plan, percentile, throughput, warm_up
-from procs import LOAD_CPU, PROXY_CPU, cpu_seconds, pinned, pinning_possible, rss_kib, start_mock, stop
+from procs import (
+    LOAD_CPU,
+    PROXY_CPU,
+    cpu_seconds,
+    pinned,
+    pinning_possible,
+    rss_kib,
+    start_mock,
+    stop,
+    stop_servers_on_sigterm,
+)
 from servers import start_gateway
 from wrk import find_wrk
 
@@ -132,6 +142,7 @@ def _start_py_spy(out: Path, pid: int, seconds: float) -> subprocess.Popen[bytes
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    stop_servers_on_sigterm()
     wrk = find_wrk(install=True)
     if wrk is None:
         print("wrk is needed (apt-get install wrk)", file=sys.stderr)
