@@ -145,12 +145,18 @@ async def _soak(target: Target, seconds: float, concurrency: int, run_tally: Tal
     return [f"| {target.name} | {mib(first[0])} | {mib(end)} | {tally.errors}/{tally.requests} |"]
 
 
-async def _scaling(target: Target, plan: Plan, rounds: int) -> list[float]:
-    tally = Tally()
-    await warm_up(target, tally, plan)
-    rates = [(await throughput(target, tally, plan, plan.duration))[0] for _ in range(rounds)]
-    if tally.errors:
-        raise RuntimeError(f"{target.name}: {tally.errors} wrong answer(s), e.g. {tally.samples[:2]}")
+async def _scaling(targets: list[Target], plan: Plan, rounds: int) -> list[list[float]]:
+    """Non-stream throughput of each target, one after another in every round: rates per target."""
+    tallies = [Tally() for _ in targets]
+    for target, tally in zip(targets, tallies, strict=True):
+        await warm_up(target, tally, plan)
+    rates: list[list[float]] = [[] for _ in targets]
+    for _ in range(rounds):
+        for target, tally, rate in zip(targets, tallies, rates, strict=True):
+            rate.append((await throughput(target, tally, plan, plan.duration))[0])
+    for target, tally in zip(targets, tallies, strict=True):
+        if tally.errors:
+            raise RuntimeError(f"{target.name}: {tally.errors} wrong answer(s), e.g. {tally.samples[:2]}")
     return rates
 
 
@@ -287,22 +293,28 @@ def _main(args: argparse.Namespace) -> int:
 def _scale(
     args: argparse.Namespace, upstream: str, scratch: Path, plan: Plan, per_round: dict[str, Any], deadline: float
 ) -> list[str]:
-    """The gateway again with ``--workers N``, non-stream throughput only, against 1 worker."""
+    """The gateway with ``--workers N`` against a fresh one-worker gateway, non-stream
+    throughput only, their rounds alternating: the machine drifts over a run, and the main
+    rounds' one-worker figure was measured many minutes earlier (before the soaks)."""
     # Proxy CPUs first; with fewer CPUs than workers + 1 the load CPU has to be shared.
     order = [c for c in range(os.cpu_count() or 1) if c != LOAD_CPU] + [LOAD_CPU]
     cpus = set(order[: args.workers]) if pinning_possible(order[: args.workers]) else None
+    single_cpus = {PROXY_CPU} if pinning_possible({PROXY_CPU, LOAD_CPU}) else None
     with ExitStack() as stack:
+        single = start_gateway(stack, upstream, scratch / "gateway-1w", single_cpus)
         server = start_gateway(stack, upstream, scratch / f"gateway-{args.workers}w", cpus, args.workers)
-        _say(f"scaling: {server.name}")
-        rates = _run_loop(_scaling(server.target, plan, args.rounds), deadline - time.monotonic())
-    one = statistics.median(per_round["gateway"]["throughput"])
-    many = statistics.median(rates)
+        _say(f"scaling: {server.name}, rounds alternating with a gateway of 1 worker")
+        targets = [single.target, server.target]
+        one_rates, many_rates = _run_loop(_scaling(targets, plan, args.rounds), deadline - time.monotonic())
+    one, many = statistics.median(one_rates), statistics.median(many_rates)
+    earlier = statistics.median(per_round["gateway"]["throughput"])
     where = f"CPUs {','.join(map(str, sorted(cpus)))}" if cpus else "unpinned CPUs"
     note = " (shares the load CPU: too few CPUs for a clean scaling figure)" if cpus and LOAD_CPU in cpus else ""
     ratio = f"{many / one:.2f}x" if one > 0 and not math.isnan(one) else "n/a"
     return [
         f"Scaling: non-stream throughput at c={plan.concurrency}, gateway with {args.workers} workers on "
-        f"{where}{note}: {many:.0f} req/s, {ratio} of 1 worker ({one:.0f} req/s).",
+        f"{where}{note}: {many:.0f} req/s, {ratio} of 1 worker measured in alternate rounds beside it "
+        f"({one:.0f} req/s; {earlier:.0f} req/s in the rounds above).",
     ]
 
 

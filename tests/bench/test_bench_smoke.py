@@ -39,7 +39,8 @@ ROWS = [
 )
 def test_smoke_run_answers_everything_correctly() -> None:
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "compare.py"), "--smoke"],
+        # Two workers too: the scaling phase, its rounds alternating with a one-worker gateway.
+        [sys.executable, str(ROOT / "bench" / "compare.py"), "--smoke", "--workers", "2"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -60,6 +61,9 @@ def test_smoke_run_answers_everything_correctly() -> None:
     for row in ROWS:
         assert row in stdout, f"missing {row!r} in:\n{stdout}"
     assert "LiteLLM" not in stdout, "smoke runs never start LiteLLM"
+    scaling = next((line for line in stdout.splitlines() if line.startswith("Scaling:")), None)
+    assert scaling is not None and "gateway with 2 workers" in scaling, stdout
+    assert "of 1 worker measured in alternate rounds beside it" in scaling, scaling
     # Every answer was checked and none was wrong: "0/<n>" in both columns, n > 0.
     wrong = next(line for line in stdout.splitlines() if line.startswith("| wrong answers"))
     direct, gateway = (cell.strip() for cell in wrong.split("|")[2:4])
