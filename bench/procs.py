@@ -39,8 +39,8 @@ __all__ = [
     "rss_kib",
     "start",
     "start_mock",
-    "stop_servers_on_sigterm",
     "stop",
+    "stop_servers_on_sigterm",
     "wait_http",
 ]
 

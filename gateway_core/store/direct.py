@@ -23,9 +23,9 @@ pre-ping adds three round trips per checkout. A paid call's store work cost ~8 m
   each in a savepoint (:meth:`SqliteRunner._write_queued`): with two workers on one file, each
   worker's writes went from one lock and one commit apiece to one for the whole queue (two
   workers at c=64: ~2000 -> ~2400 paid calls/s, median of 7 runs; one worker ~1550).
-  Writes of other calls in the pass of the event loop that committed one inline queue the
-  same way (group commit, :meth:`SqliteRunner._write_at_once`): at c=64 a paid call's CPU
-  fell ~15-20 % (``bench/profile.py``).
+  A write arriving in a pass of the event loop in which another call's write already
+  committed inline queues the same way (group commit, :meth:`SqliteRunner._write_at_once`):
+  at c=64 a paid call's CPU fell ~15-20 % (``bench/profile.py``).
 * PostgreSQL (:class:`~gateway_core.store.direct_postgres.PostgresRunner`, in a module of its
   own so that a SQLite deployment never loads asyncpg): asyncpg on a connection from the
   engine's pool, inside an asyncpg transaction; or, for one statement that is atomic by itself

@@ -492,7 +492,6 @@ async def test_one_calls_writes_in_a_row_run_at_once(tmp_path: Path) -> None:
     store, runner = await _sqlite_store(tmp_path)
     try:
         await store.create_key(make_key("k1", limit=10_000))
-
         with sqlite_statements(store) as seen:
             for n in range(2):
                 arriving = store.hold("k1", 100, 1, f"r{n}", NOW)
